@@ -1,0 +1,19 @@
+//! # gort — Go's concurrency model in one crate
+//!
+//! Goroutine-like tasks on a work-stealing M:N scheduler built the way Go's
+//! runtime is (G, M, P), CSP channels (bounded and truly unbuffered), a
+//! `select!` with Go's exactly-once semantics, a cancellation/deadline
+//! [`context::Context`] tree, and [`errgroup::Group`], [`sync::WaitGroup`] and a
+//! weighted [`semaphore::Weighted`].
+#![warn(missing_docs)]
+
+mod loom;
+
+pub mod chan;
+pub mod context;
+pub mod errgroup;
+pub mod runtime;
+mod select;
+pub mod semaphore;
+pub mod sync;
+pub mod time;

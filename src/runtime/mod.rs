@@ -1,0 +1,3 @@
+//! The scheduler.
+pub(crate) mod coop;
+pub(crate) mod timer;
