@@ -17,3 +17,5 @@ mod select;
 pub mod semaphore;
 pub mod sync;
 pub mod time;
+
+pub use chan::{Select, Selected};
