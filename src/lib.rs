@@ -19,3 +19,13 @@ pub mod sync;
 pub mod time;
 
 pub use chan::{Select, Selected};
+pub use runtime::{
+    Builder, JoinError, JoinHandle, Runtime, blocking, go, num_goroutines, run, spawn_blocking,
+    yield_now,
+};
+
+/// Hooks for gort's own tests; not part of the API.
+#[doc(hidden)]
+pub mod __internal {
+    pub use crate::runtime::timer::pending_timers;
+}
