@@ -638,6 +638,17 @@ impl Drop for CancelCtx {
     }
 }
 
+impl Drop for Node {
+    /// Drops a chain of ancestors iteratively: a context 100k levels deep
+    /// must not overflow the stack when its last handle goes.
+    fn drop(&mut self) {
+        let mut parent = self.parent.take();
+        while let Some(ctx) = parent {
+            parent = Arc::into_inner(ctx.node).and_then(|mut node| node.parent.take());
+        }
+    }
+}
+
 /// A crate-internal registration for [`Context::poll_cancelled`].
 #[derive(Default)]
 pub(crate) struct CancelWait {
