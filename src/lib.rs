@@ -17,3 +17,14 @@ mod select;
 pub mod semaphore;
 pub mod sync;
 pub mod time;
+
+pub use runtime::{
+    Builder, JoinError, JoinHandle, Runtime, blocking, go, num_goroutines, run, spawn_blocking,
+    yield_now,
+};
+
+/// Hooks for gort's own tests; not part of the API.
+#[doc(hidden)]
+pub mod __internal {
+    pub use crate::runtime::timer::pending_timers;
+}

@@ -1,3 +1,398 @@
-//! The scheduler.
+//! The scheduler: Go's G, M, P, in Rust.
+//!
+//! # The model
+//! - **G** ([`task`]): a spawned future in one allocation with a small header
+//!   (state word, vtable, runtime pointer, join waker). A parked G costs its
+//!   future plus that header; there is no stack to grow.
+//! - **P** ([`scheduler::Processor`]): `procs` of them, Go's `GOMAXPROCS`. Each
+//!   owns a bounded local run queue ([`queue`]) and a `runnext` slot.
+//! - **M** ([`machine`]): an OS thread. It runs tasks only while it holds a P,
+//!   spins (bounded) looking for work, then parks on the idle list. Ms are
+//!   started on demand by `wakep`, so an idle runtime holds no running thread.
+//! - **Global queue**: overflow from full local queues and tasks woken from
+//!   outside the runtime; every P looks at it first on every 61st schedule.
+//!
+//! `find_runnable` looks at runnext, the local queue, the global queue, then
+//! steals half of a random victim's queue (four passes, runnext last), then
+//! gives the P back and parks the M. The protocol that keeps a wakeup from
+//! being lost between a submitter and a parking M is spelled out in
+//! [`scheduler`].
+//!
+//! # Rejected
+//! - One global queue with many threads (the std-threads pool shape): every
+//!   spawn and wake contends on one lock.
+//! - tokio's unstealable LIFO slot: a task woken into it starves when its P is
+//!   stuck in a long poll. Here runnext is stealable from a stuck P.
+//! - Go's unconditional `wakep` on every `runnext` push: in a ping-pong it wakes
+//!   a thief per message that can only fail.
+//!
+//! Timers live in their own thread ([`timer`]), so they fire even when every M
+//! is parked and work identically from plain threads.
+
+mod blocking_pool;
 pub(crate) mod coop;
+mod machine;
+pub(crate) mod queue;
+mod registry;
+pub(crate) mod scheduler;
+pub(crate) mod task;
 pub(crate) mod timer;
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+
+pub use task::{JoinError, JoinHandle};
+
+use machine::Worker;
+use scheduler::Shared;
+
+/// Settings fixed when a runtime is built.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) procs: usize,
+    pub(crate) thread_name: String,
+    pub(crate) stack_size: Option<usize>,
+}
+
+thread_local! {
+    /// The runtime `go` spawns on from this thread when it is not an M: set by
+    /// `block_on` and by blocking-pool threads.
+    static ENTERED: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `shared` as this thread's runtime for `go`.
+pub(crate) fn enter<R>(shared: Arc<Shared>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Arc<Shared>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ENTERED.with(|e| *e.borrow_mut() = self.0.take());
+        }
+    }
+    let _restore = Restore(ENTERED.with(|e| e.borrow_mut().replace(shared)));
+    f()
+}
+
+/// The runtime this thread belongs to: its M's, the one it entered, or none.
+fn current_shared() -> Option<Arc<Shared>> {
+    Worker::with_current(|w| w.map(|w| w.shared.clone()))
+        .or_else(|| ENTERED.with(|e| e.borrow().clone()))
+}
+
+/// The runtime `go` uses on this thread: the current one, else the default.
+fn shared_for_spawn() -> Arc<Shared> {
+    current_shared().unwrap_or_else(|| default_runtime().shared.clone())
+}
+
+/// The process-wide runtime, created on first use like Go's.
+fn default_runtime() -> &'static Runtime {
+    static DEFAULT: OnceLock<Runtime> = OnceLock::new();
+    DEFAULT.get_or_init(|| Runtime::new().expect("gort: failed to start the default runtime"))
+}
+
+/// An explicit scheduler instance: `procs` Ps, their Ms, a blocking pool.
+///
+/// Dropping it stops its threads and drops every task that has not finished
+/// (their handles yield [`JoinError::Aborted`]).
+///
+/// ```
+/// let rt = gort::Runtime::builder().procs(2).build().unwrap();
+/// let answer = rt.block_on(async { gort::go(async { 6 * 7 }).await.unwrap() });
+/// assert_eq!(answer, 42);
+/// ```
+pub struct Runtime {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("procs", &self.procs())
+            .field("num_goroutines", &self.num_goroutines())
+            .finish()
+    }
+}
+
+/// Configures a [`Runtime`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    procs: Option<usize>,
+    thread_name: String,
+    stack_size: Option<usize>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            procs: None,
+            thread_name: "gort-worker".into(),
+            stack_size: None,
+        }
+    }
+}
+
+impl Builder {
+    /// Number of Ps (Go's `GOMAXPROCS`): tasks running at once. Default: the
+    /// `GORT_MAXPROCS` environment variable, else the number of CPUs.
+    pub fn procs(mut self, n: usize) -> Builder {
+        assert!(n > 0, "gort: procs must be at least 1");
+        self.procs = Some(n);
+        self
+    }
+
+    /// Name of the worker threads.
+    pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Stack size of the worker threads, in bytes.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Creates the runtime. Threads start on demand, when work arrives.
+    pub fn build(self) -> std::io::Result<Runtime> {
+        let procs = match self.procs {
+            Some(n) => n,
+            None => default_procs()?,
+        };
+        Ok(Runtime {
+            shared: Shared::new(Config {
+                procs,
+                thread_name: self.thread_name,
+                stack_size: self.stack_size,
+            }),
+        })
+    }
+}
+
+fn default_procs() -> std::io::Result<usize> {
+    if let Ok(v) = std::env::var("GORT_MAXPROCS") {
+        return match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("gort: GORT_MAXPROCS={v:?} is not a positive number"),
+            )),
+        };
+    }
+    Ok(std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+impl Runtime {
+    /// A runtime with default settings (see [`Builder::procs`]).
+    pub fn new() -> std::io::Result<Runtime> {
+        Builder::default().build()
+    }
+
+    /// Starts configuring a runtime.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Blocks this thread until `f` completes; tasks spawned with [`go`]
+    /// inside `f` run on this runtime.
+    ///
+    /// # Panics
+    /// When called from inside a gort task: that would block a worker thread.
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
+        enter(self.shared.clone(), || block_on_here(f))
+    }
+
+    /// Spawns a task on this runtime (see [`go`]).
+    #[track_caller]
+    pub fn go<F>(&self, f: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        spawn_on(&self.shared, f, Location::caller())
+    }
+
+    /// Number of Ps (Go's `GOMAXPROCS`).
+    pub fn procs(&self) -> usize {
+        self.shared.procs()
+    }
+
+    /// Tasks spawned on this runtime that have not finished.
+    pub fn num_goroutines(&self) -> usize {
+        self.shared.live_tasks()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        shared.shutdown.store(true, Ordering::SeqCst);
+        let threads = {
+            let mut idle = shared.idle.lock();
+            for m in idle.ms.drain(..) {
+                m.exit();
+            }
+            std::mem::take(&mut idle.threads)
+        };
+        let me = std::thread::current().id();
+        for thread in threads {
+            if thread.thread().id() != me {
+                let _ = thread.join();
+            }
+        }
+        let mut leftovers = shared.blocking.shutdown();
+        loop {
+            leftovers.extend(shared.registry.drain());
+            leftovers.extend(shared.drain_queues());
+            if leftovers.is_empty() {
+                break;
+            }
+            // Dropping futures may wake or spawn more tasks: go round again.
+            for task in leftovers.drain(..) {
+                task.cancel_now();
+            }
+        }
+        debug_assert!(!shared.has_queued_work());
+    }
+}
+
+fn spawn_on<F>(shared: &Arc<Shared>, f: F, at: &'static Location<'static>) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (task, handle) = task::new_task(f, shared.clone(), at);
+    shared.task_spawned();
+    if let Some(task) = Worker::try_schedule_local(task) {
+        shared.schedule_remote(task);
+    }
+    handle
+}
+
+/// Go's `go` statement: runs `f` as a new task. Inside a runtime it spawns
+/// there; anywhere else on the process-wide default runtime.
+///
+/// ```
+/// let h = gort::go(async { 1 + 1 });
+/// assert_eq!(h.join().unwrap(), 2);
+/// ```
+#[track_caller]
+pub fn go<F>(f: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    spawn_on(&shared_for_spawn(), f, Location::caller())
+}
+
+/// Go's `main`: blocks this thread on `main` with the default runtime as the
+/// place where [`go`] spawns. May be called from several threads at once.
+///
+/// ```
+/// let sum = gort::run(async {
+///     let hs: Vec<_> = (0..10).map(|i| gort::go(async move { i })).collect();
+///     let mut sum = 0;
+///     for h in hs { sum += h.await.unwrap(); }
+///     sum
+/// });
+/// assert_eq!(sum, 45);
+/// ```
+pub fn run<F: Future>(main: F) -> F::Output {
+    default_runtime().block_on(main)
+}
+
+/// Go's `runtime.Gosched`: lets the other runnable tasks of this P run first.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
+/// Go's `runtime.NumGoroutine`: tasks spawned and not finished, on the current
+/// runtime (the default one outside any runtime).
+pub fn num_goroutines() -> usize {
+    shared_for_spawn().live_tasks()
+}
+
+/// Runs blocking code on the runtime's blocking thread pool; await the handle
+/// for its result. Threads are started as needed and retire when idle.
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let shared = shared_for_spawn();
+    let mut f = Some(f);
+    let once = std::future::poll_fn(move |_| {
+        let f = f.take().expect("gort: a blocking task was polled twice");
+        Poll::Ready(f())
+    });
+    let (task, handle) = task::new_task(once, shared.clone(), Location::caller());
+    shared.task_spawned();
+    shared.blocking.submit(&shared, task);
+    handle
+}
+
+/// Go's `entersyscall`/`exitsyscall` around `f`: runs `f` on this thread.
+///
+/// For now this is a plain call: the monitor that hands this thread's P to
+/// another M while `f` blocks is not built yet, so a long `f` delays the other
+/// tasks of this P. Use [`spawn_blocking`] for calls known to block long.
+pub fn blocking<F: FnOnce() -> R, R>(f: F) -> R {
+    f()
+}
+
+/// Wakes a thread blocked in [`block_on_here`].
+struct ThreadWaker {
+    thread: Thread,
+    notified: AtomicBool,
+}
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.notified.swap(true, Ordering::Release) {
+            self.thread.unpark();
+        }
+    }
+}
+
+/// Polls `f` on this thread, parking between polls.
+pub(crate) fn block_on_here<F: Future>(f: F) -> F::Output {
+    if Worker::with_current(|w| w.is_some()) {
+        panic!(
+            "gort: cannot block a worker thread inside a gort task \
+             (block_on / run / JoinHandle::join); use .await instead"
+        );
+    }
+    let park = Arc::new(ThreadWaker {
+        thread: std::thread::current(),
+        notified: AtomicBool::new(false),
+    });
+    let waker = Waker::from(park.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut f = pin!(f);
+    loop {
+        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+            return out;
+        }
+        while !park.notified.swap(false, Ordering::Acquire) {
+            std::thread::park();
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The M: an OS thread that runs tasks while it holds a P, and parks on the
+//! idle list when it has none (Go's `mstart`, `startm`, `stopm`).
+//!
+//! An M learns which P to run only through its [`Machine`] hand-off slot:
+//! whoever starts it (`wakep`, later sysmon's hand-off) puts the P there under
+//! the slot's lock and signals the condvar, so a P is never held by two Ms.
+//! Parking is a condvar wait; no spinning happens here (spinning is
+//! `find_runnable`'s bounded stealing).
+
+use std::cell::Cell;
+use std::ptr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::scheduler::Shared;
+use super::task::{RunOutcome, TaskRef};
+
+/// What a parked M is handed.
+#[derive(Default)]
+struct Handoff {
+    nextp: Option<usize>,
+    spinning: bool,
+    exit: bool,
+}
+
+/// The parking place of one M.
+#[derive(Default)]
+pub(crate) struct Machine {
+    handoff: Mutex<Handoff>,
+    wakeup: Condvar,
+}
+
+/// The thread-local state of the M running on this thread.
+pub(crate) struct Worker {
+    pub(crate) shared: Arc<Shared>,
+    machine: Arc<Machine>,
+    p: Cell<Option<usize>>,
+    pub(crate) spinning: Cell<bool>,
+    /// Schedules done while holding a P (mirrored into the P's tick).
+    pub(crate) tick: Cell<u32>,
+    /// Tasks taken from runnext in a row.
+    pub(crate) runnext_streak: Cell<u32>,
+    rng: Cell<u32>,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const Worker> = const { Cell::new(ptr::null()) };
+}
+
+impl Machine {
+    /// Go's `startm`: runs P `p` on an idle M, or on a new thread if none is idle.
+    pub(crate) fn start(shared: &Arc<Shared>, p: usize, spinning: bool) {
+        let idle_m = shared.idle.lock().ms.pop();
+        if let Some(m) = idle_m {
+            let mut h = m.handoff.lock();
+            h.nextp = Some(p);
+            h.spinning = spinning;
+            drop(h);
+            m.wakeup.notify_one();
+            return;
+        }
+        let worker_shared = shared.clone();
+        let mut builder = std::thread::Builder::new().name(shared.config.thread_name.clone());
+        if let Some(size) = shared.config.stack_size {
+            builder = builder.stack_size(size);
+        }
+        let thread = builder
+            .spawn(move || mstart(worker_shared, p, spinning))
+            .expect("gort: failed to spawn a worker thread");
+        shared.idle.lock().threads.push(thread);
+    }
+
+    /// Go's `stopm`: parks this M on the idle list until it is handed a P.
+    /// Returns `None` when the runtime shuts down.
+    pub(crate) fn stop(shared: &Shared, w: &Worker) -> Option<()> {
+        {
+            let mut idle = shared.idle.lock();
+            if shared.shutdown.load(Ordering::Acquire) {
+                return None;
+            }
+            idle.ms.push(w.machine.clone());
+        }
+        let mut h = w.machine.handoff.lock();
+        loop {
+            if let Some(p) = h.nextp.take() {
+                w.set_p(Some(p));
+                w.spinning.set(h.spinning);
+                return Some(());
+            }
+            if h.exit {
+                return None;
+            }
+            w.machine.wakeup.wait(&mut h);
+        }
+    }
+
+    /// Tells a parked M to exit (shutdown).
+    pub(crate) fn exit(&self) {
+        self.handoff.lock().exit = true;
+        self.wakeup.notify_one();
+    }
+}
+
+/// The body of every M thread.
+fn mstart(shared: Arc<Shared>, p: usize, spinning: bool) {
+    let w = Worker {
+        shared: shared.clone(),
+        machine: Arc::new(Machine::default()),
+        p: Cell::new(Some(p)),
+        spinning: Cell::new(spinning),
+        tick: Cell::new(0),
+        runnext_streak: Cell::new(0),
+        rng: Cell::new((p as u32).wrapping_mul(0x9E37_79B9) | 1),
+    };
+    CURRENT.set(&w);
+    while let Some(task) = shared.find_runnable(&w) {
+        shared.reset_spinning(&w);
+        if let RunOutcome::Yielded(task) = task.run() {
+            match w.p() {
+                Some(p) => shared.push_local(p, task),
+                None => shared.schedule_remote(task),
+            }
+        }
+    }
+    CURRENT.set(ptr::null());
+}
+
+impl Worker {
+    /// The P this M holds, if any.
+    pub(crate) fn p(&self) -> Option<usize> {
+        self.p.get()
+    }
+
+    pub(crate) fn set_p(&self, p: Option<usize>) {
+        self.p.set(p);
+    }
+
+    /// xorshift32: victim order for stealing.
+    pub(crate) fn next_random(&self) -> u32 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng.set(x);
+        x
+    }
+
+    /// Runs `f` with the worker of this thread, if it is an M of some runtime.
+    pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
+        let w = CURRENT.get();
+        // SAFETY: CURRENT points to the Worker on mstart's stack frame, set
+        // for exactly as long as that frame runs tasks on this thread.
+        f(unsafe { w.as_ref() })
+    }
+
+    /// Puts `task` in this P's runnext if this thread is an M of the task's
+    /// runtime holding a P; otherwise gives the task back.
+    pub(crate) fn try_schedule_local(task: TaskRef) -> Option<TaskRef> {
+        Worker::with_current(|w| match w {
+            Some(w) if ptr::eq(&*w.shared, &*task.header().shared) => match w.p() {
+                Some(p) => {
+                    w.shared.push_runnext(p, task);
+                    None
+                }
+                None => Some(task),
+            },
+            _ => Some(task),
+        })
+    }
+}
