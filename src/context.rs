@@ -376,8 +376,10 @@ impl Context {
         }
     }
 
-    /// Arranges for `f` to run in its own task once this context is done (at
-    /// once if it already is). Go's `context.AfterFunc`.
+    /// Arranges for `f` to run in its own task ([`go`](crate::go)) once this
+    /// context is done (at once if it already is). Go's `context.AfterFunc`.
+    /// `f` should not block the thread for long: hand such work to
+    /// [`spawn_blocking`](crate::spawn_blocking).
     ///
     /// Each call registers independently. Until it runs or is stopped, a
     /// pending `f` keeps this context registered with its parent, as in Go.
@@ -479,10 +481,6 @@ impl Context {
             .is_some_and(|core| core.inner.lock().timer.is_some())
     }
 }
-
-/// Number of pending timers in the process, for leak tests.
-#[doc(hidden)]
-pub use crate::runtime::timer::pending_timers;
 
 fn deadline_after(d: Duration) -> Instant {
     Instant::now()
@@ -675,8 +673,9 @@ impl AfterFuncShared {
     }
 }
 
+/// Go runs an after-func in its own goroutine; so do we, as a gort task.
 fn spawn_after_func(f: Box<dyn FnOnce() + Send>) {
-    std::thread::spawn(f);
+    drop(crate::go(async move { f() }));
 }
 
 impl AfterFunc {

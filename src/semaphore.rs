@@ -143,6 +143,11 @@ impl Weighted {
         woken.into_iter().for_each(Waker::wake);
     }
 
+    /// The number of permits the semaphore was made with.
+    pub fn size(&self) -> u64 {
+        self.sem.size
+    }
+
     fn permit(&self, n: u64) -> Permit {
         Permit {
             sem: self.clone(),

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use gort::context::{Context, Key, pending_timers};
+use gort::__internal::pending_timers;
+use gort::context::{Context, Key};
 
 #[test]
 fn a_million_derived_and_dropped_contexts_leave_nothing_behind() {
@@ -22,9 +23,8 @@ fn a_million_derived_and_dropped_contexts_leave_nothing_behind() {
             }
             _ => {
                 // Only the CancelFunc outlives the context, then goes too.
-                let (child, cancel) = parent.with_deadline(
-                    std::time::Instant::now() + Duration::from_secs(3600),
-                );
+                let (child, cancel) =
+                    parent.with_deadline(std::time::Instant::now() + Duration::from_secs(3600));
                 drop(child);
                 assert_eq!(parent.registered_entries(), 1);
                 drop(cancel);

@@ -112,6 +112,28 @@ impl WaitGroup {
         super::block_on::block_on(self.wait());
     }
 
+    /// Go 1.25's `wg.Go(f)`: adds one to the counter and runs `f` in a new
+    /// task ([`go`](crate::go)) that calls [`done`](WaitGroup::done) when `f`
+    /// returns. If `f` panics the task ends (the runtime catches the panic,
+    /// as for any task) and `done` is still called, so `wait` cannot hang.
+    pub fn go<F>(&self, f: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        struct DoneOnDrop(WaitGroup);
+        impl Drop for DoneOnDrop {
+            fn drop(&mut self) {
+                self.0.done();
+            }
+        }
+        self.add(1);
+        let done = DoneOnDrop(self.clone());
+        drop(crate::go(async move {
+            let _done = done;
+            f.await
+        }));
+    }
+
     /// The current counter, for tests and debugging.
     #[doc(hidden)]
     pub fn count(&self) -> isize {
