@@ -53,7 +53,8 @@ fn hammer_never_exceeds_the_size() {
 #[test]
 fn release_more_than_held_panics() {
     let sem = Weighted::new(1);
-    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sem.release(1))).unwrap_err();
+    let err =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sem.release(1))).unwrap_err();
     let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
     assert!(msg.contains("released more than held"), "{msg}");
 }
@@ -126,8 +127,14 @@ fn waiters_are_served_fifo_and_a_big_head_blocks_small_ones() {
     let mut big = Box::pin(sem.acquire(&bg, 4));
     let mut small = Box::pin(sem.acquire(&bg, 1));
     assert!(poll_once(&mut big).is_pending());
-    assert!(poll_once(&mut small).is_pending(), "one is free, but the head waits");
-    assert!(sem.try_acquire(1).is_none(), "try_acquire does not jump the queue");
+    assert!(
+        poll_once(&mut small).is_pending(),
+        "one is free, but the head waits"
+    );
+    assert!(
+        sem.try_acquire(1).is_none(),
+        "try_acquire does not jump the queue"
+    );
     drop(held);
     let big_permit = match poll_once(&mut big) {
         Poll::Ready(Ok(p)) => p,
@@ -151,7 +158,10 @@ fn a_cancelled_waiter_leaves_and_lets_the_next_through() {
     let mut small = Box::pin(sem.acquire(&bg, 1));
     assert!(poll_once(&mut small).is_pending());
     cancel.cancel();
-    assert!(matches!(poll_once(&mut big), Poll::Ready(Err(ContextError::Canceled))));
+    assert!(matches!(
+        poll_once(&mut big),
+        Poll::Ready(Err(ContextError::Canceled))
+    ));
     assert!(matches!(poll_once(&mut small), Poll::Ready(Ok(_))));
     drop(one);
     assert_eq!(sem.waiters(), 0);
@@ -241,7 +251,10 @@ fn a_grant_racing_with_cancel_returns_the_error_and_the_permits() {
     assert!(poll_once(&mut f).is_pending());
     drop(held); // granted ...
     cancel.cancel(); // ... and cancelled before it is polled
-    assert!(matches!(poll_once(&mut f), Poll::Ready(Err(ContextError::Canceled))));
+    assert!(matches!(
+        poll_once(&mut f),
+        Poll::Ready(Err(ContextError::Canceled))
+    ));
     assert_eq!(sem.held(), 0);
 }
 

@@ -134,6 +134,12 @@ impl WaitGroup {
         }));
     }
 
+    /// Waiters registered now, for leak tests.
+    #[doc(hidden)]
+    pub fn registered_waiters(&self) -> usize {
+        self.inner.waiters.lock().wakers.len()
+    }
+
     /// The current counter, for tests and debugging.
     #[doc(hidden)]
     pub fn count(&self) -> isize {
