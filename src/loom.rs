@@ -1,36 +1,44 @@
 //! One place that picks std's or loom's synchronisation primitives, so that the
 //! lock-free protocols can be model-checked with `RUSTFLAGS="--cfg loom"`.
 //!
-//! [`Mutex`] is parking_lot's outside loom and a thin wrapper over loom's under
-//! it, with the same infallible `lock()`, so code that locks reads the same
-//! either way. `Arc` stays std's: loom's has no `Weak`, and the context tree
-//! needs weak child links; the interleavings that matter are those of the
-//! locks and atomics, which loom does see.
+//! [`Mutex`] is `parking_lot`'s in normal builds (short critical sections,
+//! no poisoning) and a thin wrapper over loom's under `--cfg loom`, with the same
+//! `lock()` signature so the channel code reads the same in both.
+//!
+//! The context tree uses std's `Arc` even under loom (loom's has no `Weak`,
+//! and the tree needs weak child links); the interleavings that matter there
+//! are those of its locks and atomics, which loom does see.
 
+#[cfg(not(loom))]
+pub(crate) use std::sync::Arc;
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic;
 
 #[cfg(loom)]
+pub(crate) use loom::sync::Arc;
+#[cfg(loom)]
 pub(crate) use loom::sync::atomic;
 
 #[cfg(not(loom))]
-pub(crate) use parking_lot::Mutex;
+pub(crate) use parking_lot::{Mutex, MutexGuard};
 
 #[cfg(loom)]
-pub(crate) use self::loom_mutex::Mutex;
+pub(crate) use self::loom_mutex::{Mutex, MutexGuard};
 
 #[cfg(loom)]
 mod loom_mutex {
-    /// loom's mutex with parking_lot's signature: `lock()` cannot fail.
-    #[derive(Debug)]
+    /// loom's mutex behind `parking_lot`'s signature (no poisoning).
+    #[derive(Debug, Default)]
     pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
 
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
     impl<T> Mutex<T> {
-        pub(crate) fn new(value: T) -> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
             Mutex(loom::sync::Mutex::new(value))
         }
 
-        pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock().unwrap()
         }
 
