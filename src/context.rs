@@ -20,8 +20,9 @@
 //! - The first cancellation wins: later ones change neither `err()` nor
 //!   `cause()`. A child cancelled by its parent inherits the parent's error and
 //!   cause.
-//! - `err()` is never `Some` before `done()` is closed: the done channel is
-//!   closed before the error is published, under the same lock.
+//! - `err()` is `Some` exactly when `done()` is closed: the error is stored
+//!   before the channel is closed, and an `err()` that sees an error whose
+//!   close is still in progress waits for it (as Go's `Err` does).
 //! - A child's deadline is never later than its parent's: a child whose parent
 //!   ends first arms no timer of its own; a deadline already past cancels the
 //!   new context with `DeadlineExceeded` before it is returned.
@@ -39,8 +40,8 @@
 //! one node, and no code path holds two node locks except derivation, which
 //! locks the parent and initialises the (not yet shared) child inside it.
 //!
-//! Cancel takes the node's lock, stores the cause, closes `done`, publishes the
-//! error, *takes the whole entry slab* and unlinks the node from its parent,
+//! Cancel takes the node's lock, stores the cause, publishes the error, closes
+//! `done`, *takes the whole entry slab* and unlinks the node from its parent,
 //! then releases the lock and works through the taken entries: children are
 //! pushed on an explicit stack (a deep tree cannot overflow the thread's stack),
 //! wakers are woken, after-funcs are spawned. Each node is locked once, so
@@ -56,8 +57,9 @@
 //! nothing and cannot remove someone else's entry.
 //!
 //! # Invariants
-//! - `state != LIVE` ⇔ the node was cancelled; it is written once, under the
-//!   node's lock, after `cause` is set and `done` is closed.
+//! - `state != LIVE` ⇔ the node was cancelled; it is written under the
+//!   node's lock, after `cause` is set: once with the error before `done` is
+//!   closed, once more with `CLOSED` added after.
 //! - A node's slab is empty once it is cancelled.
 //! - The parent holds its children weakly; a timer callback holds its node
 //!   weakly. Only handles (and descendants, through their parent link, and a
@@ -80,7 +82,7 @@
 use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -202,15 +204,20 @@ pub struct AfterFunc {
 const LIVE: u8 = 0;
 const CANCELED: u8 = 1;
 const DEADLINE_EXCEEDED: u8 = 2;
+/// Set in `state` once `done` is closed.
+const CLOSED: u8 = 4;
 
 /// The state of one cancellable context (Go's `cancelCtx` / `timerCtx`).
 struct CancelCtx {
-    /// `LIVE`, `CANCELED` or `DEADLINE_EXCEEDED`; written once, under `inner`,
-    /// after `done` is closed (so `err()` never runs ahead of `done()`).
+    /// `LIVE`, then `CANCELED` or `DEADLINE_EXCEEDED` (stored before `done` is
+    /// closed), then the same with `CLOSED` set (stored after). Both stores
+    /// happen under `inner`; see `err`.
     state: AtomicU8,
     /// The effective deadline: this context's or the nearest ancestor's.
     deadline: Option<Instant>,
     inner: Mutex<Inner>,
+    /// The receiver handed out by `done()`, made on first use.
+    done: OnceLock<crate::chan::Receiver<()>>,
 }
 
 struct Inner {
@@ -219,6 +226,9 @@ struct Inner {
     /// The nearest cancellable ancestor and this node's slot in its entries.
     parent: Option<(Arc<CancelCtx>, usize)>,
     timer: Option<TimerKey>,
+    /// Closed on cancellation; `None` before `done()` was first called and after
+    /// cancellation.
+    done_tx: Option<crate::chan::Sender<()>>,
 }
 
 enum Entry {
@@ -247,7 +257,7 @@ impl ContextError {
     }
 
     fn from_code(code: u8) -> Option<ContextError> {
-        match code {
+        match code & !CLOSED {
             CANCELED => Some(ContextError::Canceled),
             DEADLINE_EXCEEDED => Some(ContextError::DeadlineExceeded),
             _ => None,
@@ -409,6 +419,16 @@ impl Context {
         handle
     }
 
+    /// A channel that is closed when this context is cancelled: receive from
+    /// it in `select!`. Never ready for a context that cannot be cancelled.
+    /// Go's `ctx.Done()`.
+    pub fn done(&self) -> crate::chan::Receiver<()> {
+        match &self.node.cancel {
+            None => crate::chan::never(),
+            Some(core) => core.done(),
+        }
+    }
+
     /// `None` while the context is live; why it ended once it is done. Go's
     /// `ctx.Err()`.
     pub fn err(&self) -> Option<ContextError> {
@@ -498,7 +518,9 @@ impl CancelCtx {
                 entries: Slab::new(),
                 parent,
                 timer: None,
+                done_tx: None,
             }),
+            done: OnceLock::new(),
         }
     }
 
@@ -506,15 +528,26 @@ impl CancelCtx {
         self.state.load(Ordering::Acquire) != LIVE
     }
 
+    /// Go's rule both ways: `done` closed ⇒ `err()` is `Some` (the error is
+    /// stored before the close), and `err()` is `Some` ⇒ `done` is closed: an
+    /// error seen without `CLOSED` means a cancel is between its two stores,
+    /// holding `inner`; taking the lock waits it out (Go's `Err` waits on
+    /// `Done` for the same reason).
     fn err(&self) -> Option<ContextError> {
-        ContextError::from_code(self.state.load(Ordering::Acquire))
+        let state = self.state.load(Ordering::Acquire);
+        if state != LIVE && state & CLOSED == 0 {
+            drop(self.inner.lock());
+        }
+        ContextError::from_code(state)
     }
 
     /// A child of `self`: registered in our entries, or cancelled with our
     /// error and cause if we are done.
     fn new_child(self: &Arc<Self>, deadline: Option<Instant>) -> Arc<CancelCtx> {
         let mut inner = self.inner.lock();
-        if let Some(err) = self.err() {
+        // Under the lock no cancel is half done: the plain load is enough
+        // (and `err()` would wait for the lock we hold).
+        if let Some(err) = ContextError::from_code(self.state.load(Ordering::Acquire)) {
             let cause = inner.cause.clone();
             drop(inner);
             let child = Arc::new(CancelCtx::new(deadline, None));
@@ -540,6 +573,24 @@ impl CancelCtx {
                 core.cancel(true, ContextError::DeadlineExceeded, cause);
             }
         }));
+    }
+
+    fn done(&self) -> crate::chan::Receiver<()> {
+        if let Some(rx) = self.done.get() {
+            return rx.clone();
+        }
+        let mut inner = self.inner.lock();
+        self.done
+            .get_or_init(|| {
+                let (tx, rx) = crate::chan::unbuffered();
+                if self.is_cancelled() {
+                    tx.close();
+                } else {
+                    inner.done_tx = Some(tx);
+                }
+                rx
+            })
+            .clone()
     }
 
     /// Cancels this node and its whole subtree. `unlink`: remove this node
@@ -573,6 +624,10 @@ impl CancelCtx {
         }
         inner.cause = Some(cause.clone());
         self.state.store(err.code(), Ordering::Release);
+        if let Some(tx) = inner.done_tx.take() {
+            tx.close();
+        }
+        self.state.store(err.code() | CLOSED, Ordering::Release);
         let entries = std::mem::take(&mut inner.entries);
         let parent = inner.parent.take();
         let timer = inner.timer.take();

@@ -524,3 +524,125 @@ fn cancel_of_a_large_deep_tree_reaches_every_leaf() {
     // Dropping the chain must not recurse 100k frames deep either.
     drop(chain);
 }
+
+#[test]
+fn done_of_background_and_without_cancel_is_never_ready() {
+    use gort::chan::TryRecvError;
+    let (ctx, cancel) = Context::background().with_cancel();
+    let detached = ctx.without_cancel();
+    cancel.cancel();
+    for c in [Context::background(), Context::todo(), detached] {
+        assert_eq!(c.done().try_recv(), Err(TryRecvError::Empty));
+    }
+}
+
+#[test]
+fn done_is_closed_on_cancel_whenever_it_was_asked_for() {
+    use gort::chan::TryRecvError;
+    let (ctx, cancel) = Context::background().with_cancel();
+    static K: Key<u8> = Key::new("k");
+    let valued = ctx.with_value(&K, 1);
+    let early = valued.done();
+    assert_eq!(early.try_recv(), Err(TryRecvError::Empty));
+    cancel.cancel();
+    assert_eq!(early.try_recv(), Err(TryRecvError::Closed));
+    assert_eq!(ctx.done().try_recv(), Err(TryRecvError::Closed));
+    assert_eq!(early.recv_blocking(), None);
+    // A deadline closes it too, from the timer thread.
+    let (ctx, _c) = Context::background().with_timeout(Duration::from_millis(5));
+    assert_eq!(
+        ctx.done().recv_timeout(Duration::from_secs(5)),
+        Err(gort::chan::RecvTimeoutError::Closed)
+    );
+    assert_eq!(ctx.err(), Some(ContextError::DeadlineExceeded));
+}
+
+#[test]
+fn err_reports_exactly_when_done_is_closed() {
+    use gort::chan::TryRecvError;
+    for _ in 0..300 {
+        let (ctx, cancel) = Context::background().with_cancel();
+        let (child, _c) = ctx.with_cancel();
+        let done = child.done();
+        let (child2, done2) = (child.clone(), child.done());
+        let waiter = thread::spawn(move || {
+            // And the other way round: once done is closed, err reports.
+            assert_eq!(done2.recv_blocking(), None);
+            assert_eq!(child2.err(), Some(ContextError::Canceled));
+        });
+        let reader = thread::spawn(move || {
+            loop {
+                if child.err().is_some() {
+                    assert_eq!(done.try_recv(), Err(TryRecvError::Closed));
+                    assert_eq!(child.done().try_recv(), Err(TryRecvError::Closed));
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+        });
+        cancel.cancel();
+        reader.join().unwrap();
+        waiter.join().unwrap();
+    }
+}
+
+#[test]
+fn done_works_in_a_select() {
+    let (ctx, cancel) = Context::background().with_cancel();
+    let (_tx, rx) = gort::chan::bounded::<u32>(1);
+    let picked = gort::run(async {
+        let waiter = {
+            let ctx = ctx.clone();
+            gort::go(async move {
+                let done = ctx.done();
+                let mut sel = gort::Select::new();
+                let _value = sel.recv(&rx);
+                let cancelled = sel.recv(&done);
+                sel.select().await.index() == cancelled
+            })
+        };
+        gort::time::sleep(Duration::from_millis(5)).await;
+        cancel.cancel();
+        waiter.await.unwrap()
+    });
+    assert!(picked);
+}
+
+#[test]
+fn cancelling_a_tree_of_10k_wakes_every_parked_task() {
+    let (root, cancel) = Context::background().with_cancel();
+    let mut level = vec![root.clone()];
+    let mut keep = Vec::new();
+    for _ in 0..4 {
+        let mut next = Vec::new();
+        for parent in &level {
+            for _ in 0..10 {
+                let (c, cf) = parent.with_cancel();
+                keep.push(cf);
+                next.push(c);
+            }
+        }
+        level = next;
+    }
+    let woken = Arc::new(AtomicUsize::new(0));
+    gort::run(async {
+        let handles: Vec<_> = level
+            .into_iter()
+            .map(|leaf| {
+                let woken = woken.clone();
+                gort::go(async move {
+                    assert_eq!(leaf.done().recv().await, None);
+                    assert_eq!(leaf.err(), Some(ContextError::Canceled));
+                    woken.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        gort::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(woken.load(Ordering::SeqCst), 0);
+        cancel.cancel();
+        for h in handles {
+            h.await.unwrap();
+        }
+    });
+    assert_eq!(woken.load(Ordering::SeqCst), 10_000);
+}

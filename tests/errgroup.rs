@@ -7,14 +7,10 @@ use std::time::Duration;
 use gort::context::{Context, ContextError};
 use gort::errgroup::Group;
 
-/// Waits until `ctx` is done, polling (the test does not rely on `done()`).
+/// Waits until `ctx` is done.
 async fn until_done(ctx: &Context) -> ContextError {
-    loop {
-        if let Some(err) = ctx.err() {
-            return err;
-        }
-        gort::time::sleep(Duration::from_millis(1)).await;
-    }
+    assert_eq!(ctx.done().recv().await, None);
+    ctx.err().expect("done is closed, so err reports")
 }
 
 #[test]
