@@ -66,7 +66,8 @@ pub use self::error::{RecvTimeoutError, SendError, SendTimeoutError, TryRecvErro
 pub use self::never::never;
 #[doc(hidden)]
 pub use self::select::{
-    CaseSet, DynCase, RecvCase, Register, SelectCase, SelectState, Selecting, SendCase, try_select,
+    CaseSet, DynCase, RecvCase, Register, SelectCase, SelectState, Selecting, SendCase,
+    select_blocking, try_select,
 };
 pub use self::select::{Select, Selected};
 
@@ -94,6 +95,14 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
 /// A rendezvous channel: a send completes only once a receiver has the value.
 pub fn unbuffered<T>() -> (Sender<T>, Receiver<T>) {
     bounded(0)
+}
+
+/// A channel that closing never reaches: dropping its one `Sender` does not
+/// close it (timer channels, like Go's, are never closed).
+pub(crate) fn unclosable<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    let (tx, rx) = bounded(cap);
+    tx.chan.senders.fetch_add(1, Ordering::Relaxed);
+    (tx, rx)
 }
 
 /// The sending side of a channel. Cloning it adds a sender (MPMC).

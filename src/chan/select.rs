@@ -656,6 +656,13 @@ impl<'a> Select<'a> {
     }
 }
 
+/// Blocks this thread until one of `cases` takes effect. Used by `select_blocking!`.
+#[doc(hidden)]
+pub fn select_blocking<C: CaseSet + Unpin>(cases: C) -> usize {
+    let mut selecting = Selecting::new(cases);
+    super::blocking::block_on(&mut selecting, None).expect("no deadline")
+}
+
 /// Pass 1 only: the case that took effect, if any could. Used for `default`.
 #[doc(hidden)]
 pub fn try_select<C: CaseSet + ?Sized>(cases: &mut C) -> Option<usize> {
