@@ -4,12 +4,35 @@
 //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_semaphore`
 
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll, Waker};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
 
 use gort::context::{Context, ContextError};
 use gort::semaphore::Weighted;
+use loom::sync::Notify;
 use loom::thread;
+
+struct NotifyWaker(Notify);
+
+impl Wake for NotifyWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.notify();
+    }
+}
+
+/// Polls `f` on this loom thread, waiting on a loom `Notify` between polls.
+fn block_on<F: Future>(f: F) -> F::Output {
+    let notify = Arc::new(NotifyWaker(Notify::new()));
+    let waker = Waker::from(notify.clone());
+    let mut f = pin!(f);
+    loop {
+        if let Poll::Ready(out) = f.as_mut().poll(&mut TaskContext::from_waker(&waker)) {
+            return out;
+        }
+        notify.0.wait();
+    }
+}
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
@@ -23,10 +46,10 @@ fn two_acquirers_one_permit() {
         let sem = Weighted::new(1);
         let s = sem.clone();
         let t = thread::spawn(move || {
-            let p = loom::future::block_on(s.acquire(&Context::background(), 1)).unwrap();
+            let p = block_on(s.acquire(&Context::background(), 1)).unwrap();
             drop(p);
         });
-        let p = loom::future::block_on(sem.acquire(&Context::background(), 1)).unwrap();
+        let p = block_on(sem.acquire(&Context::background(), 1)).unwrap();
         drop(p);
         t.join().unwrap();
         assert_eq!((sem.held(), sem.waiters()), (0, 0));
@@ -41,7 +64,7 @@ fn acquire_racing_with_cancel_and_release() {
         let (ctx, cancel) = Context::background().with_cancel();
         let s = sem.clone();
         let waiter = thread::spawn(move || {
-            let r = loom::future::block_on(s.acquire(&ctx, 1));
+            let r = block_on(s.acquire(&ctx, 1));
             // Either outcome is fine; a granted permit goes back on drop.
             match r {
                 Ok(p) => drop(p),
