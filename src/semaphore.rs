@@ -5,11 +5,14 @@
 //! use gort::semaphore::Weighted;
 //!
 //! let sem = Weighted::new(3);
-//! let two = sem.try_acquire(2).unwrap();
-//! assert!(sem.try_acquire(2).is_none()); // only one left
-//! drop(two);                             // Drop releases
-//! # let _ = Context::background();
-//! assert!(sem.try_acquire(3).is_some());
+//! gort::run(async {
+//!     let ctx = Context::background();
+//!     let two = sem.acquire(&ctx, 2).await.unwrap(); // waits, FIFO, until free
+//!     assert!(sem.try_acquire(2).is_none());          // only one left
+//!     drop(two);                                      // Drop releases
+//!     assert!(sem.try_acquire(3).is_some());
+//!     assert!(sem.acquire(&ctx, 4).await.is_err());   // more than the size: fails at once
+//! });
 //! ```
 //!
 //! # What it guarantees
