@@ -7,10 +7,15 @@
 //! let root = Context::background();
 //! let (parent, cancel) = root.with_cancel();
 //! let (child, _cancel_child) = parent.with_timeout(std::time::Duration::from_secs(60));
-//! assert_eq!(child.err(), None);
-//! cancel.cancel();
-//! assert_eq!(child.err(), Some(ContextError::Canceled));
-//! assert_eq!(child.cause().unwrap().to_string(), "context canceled");
+//! let worker = gort::go(async move {
+//!     gort::select! {
+//!         recv(child.done()) -> _ => child.err(),
+//!         recv(gort::time::after(std::time::Duration::from_secs(60))) -> _ => None,
+//!     }
+//! });
+//! cancel.cancel(); // flows down to `child`, never up to `root`
+//! assert_eq!(worker.join().unwrap(), Some(ContextError::Canceled));
+//! assert_eq!(root.err(), None);
 //! ```
 //!
 //! # What it guarantees (Go 1.27's rules)
