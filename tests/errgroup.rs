@@ -209,3 +209,45 @@ fn ten_thousand_tasks_with_a_limit() {
     });
     assert_eq!(n, 10_000);
 }
+
+#[test]
+fn a_go_dropped_while_waiting_for_a_slot_starts_nothing() {
+    use std::future::Future;
+    use std::task::{Context as TaskContext, Waker};
+    let g = Group::<()>::new();
+    g.set_limit(Some(1));
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    assert!(g.try_go(async move {
+        gort::blocking(|| rx.recv().unwrap());
+        Ok(())
+    }));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let mut queued = Box::pin(g.go(async move {
+        r.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }));
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    assert!(queued.as_mut().poll(&mut cx).is_pending(), "the only slot is taken");
+    drop(queued);
+    tx.send(()).unwrap();
+    assert_eq!(g.wait_blocking(), Ok(()));
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    // The slot came back: the group admits a task again.
+    assert!(g.try_go(async { Ok(()) }));
+    assert_eq!(g.wait_blocking(), Ok(()));
+}
+
+#[test]
+fn handles_are_send_sync_and_clone() {
+    fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+    assert_send_sync_clone::<Group<String>>();
+    assert_send_sync_clone::<gort::sync::WaitGroup>();
+    assert_send_sync_clone::<gort::semaphore::Weighted>();
+    assert_send_sync_clone::<Context>();
+    assert_send_sync_clone::<gort::context::CancelFunc>();
+    assert_send_sync_clone::<gort::context::CancelCauseFunc>();
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<gort::context::AfterFunc>();
+    assert_send_sync::<gort::semaphore::Permit>();
+}
