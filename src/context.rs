@@ -34,7 +34,9 @@
 //! - Dropping every handle of a derived context (the [`Context`] clones, its
 //!   [`CancelFunc`], [`AfterFunc`] handles) releases what it registered: its
 //!   entry in the parent's child list and its deadline timer, even if `cancel`
-//!   is never called. Go needs `defer cancel()` for this; here it is RAII.
+//!   is never called. Go needs `defer cancel()` for this; here it is RAII. The
+//!   one exception is Go's too: a pending [`Context::after_func`] keeps its
+//!   context registered until the function runs or is stopped.
 //!
 //! # Protocol
 //! Each cancellable context owns a `CancelCtx`: an atomic error code, and a
@@ -72,8 +74,8 @@
 //!   node alive.
 //!
 //! # Rejected
-//! - A global lock for the tree (Go before 1.7 style): cancelling one subtree
-//!   would serialise with every derive in the process.
+//! - One lock for the whole tree: cancelling one subtree would serialise with
+//!   every derive and every `err()` in the process.
 //! - Strong child links (Go's `children map`): a child that is never cancelled
 //!   would live as long as its parent; Go relies on `go vet` to insist on
 //!   `defer cancel()`; Rust has `Drop`.
