@@ -228,7 +228,10 @@ fn a_go_dropped_while_waiting_for_a_slot_starts_nothing() {
         Ok(())
     }));
     let mut cx = TaskContext::from_waker(Waker::noop());
-    assert!(queued.as_mut().poll(&mut cx).is_pending(), "the only slot is taken");
+    assert!(
+        queued.as_mut().poll(&mut cx).is_pending(),
+        "the only slot is taken"
+    );
     drop(queued);
     tx.send(()).unwrap();
     assert_eq!(g.wait_blocking(), Ok(()));
