@@ -18,6 +18,7 @@ pub mod semaphore;
 pub mod sync;
 pub mod time;
 
+pub use chan::{Select, Selected};
 pub use runtime::{
     Builder, JoinError, JoinHandle, Runtime, blocking, go, num_goroutines, run, spawn_blocking,
     yield_now,

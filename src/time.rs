@@ -1,8 +1,20 @@
-//! Time: [`sleep`], [`sleep_until`] and [`timeout`].
+//! Time: [`sleep`], [`sleep_until`], [`timeout`], and the timer channels
+//! [`after`], [`tick`], [`Timer`] and [`Ticker`].
 //!
 //! Every future here is driven by the process-wide timer thread
 //! (`runtime::timer`), so it works the same inside a gort task, inside another
 //! executor and on a plain thread.
+//!
+//! # Timer channels
+//! A timer channel is a `bounded(1)` channel of `Instant`s that, like Go's, is
+//! never closed. The timer thread delivers with `try_send`: when the buffer
+//! already holds a value (a slow reader) the new tick is dropped, so a reader
+//! never sees a backlog (Go's `time.Tick` behaviour). Each pending delivery is
+//! one entry of the timer map, holding the channel's sender; [`Timer::stop`]
+//! and [`Ticker::stop`] remove it. A generation number, checked under the
+//! timer's lock by the delivery callback, makes `stop`/`reset` final: after
+//! they return no stale value arrives (Go 1.23 semantics), and the value
+//! buffered before is discarded.
 //!
 //! ```
 //! use std::time::Duration;
@@ -18,6 +30,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use crate::chan::{self, Receiver, Sender, TrySendError};
+use crate::loom::{Arc, Mutex};
 use crate::runtime::timer::{self, TimerKey};
 
 /// Waits until `d` has passed. Go's `time.Sleep`.
@@ -107,4 +121,235 @@ pub async fn timeout<F: Future>(d: Duration, fut: F) -> Result<F::Output, Elapse
         Pin::new(&mut sleep).poll(cx).map(|()| Err(Elapsed(())))
     })
     .await
+}
+
+/// A channel that receives the current time once, after `d`. Go's `time.After`.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// let fired = gort::time::after(Duration::from_millis(5)).recv_blocking().unwrap();
+/// assert!(fired >= start + Duration::from_millis(5));
+/// ```
+pub fn after(d: Duration) -> Receiver<Instant> {
+    let (tx, rx) = chan::unclosable(1);
+    let deadline = Instant::now().checked_add(d).unwrap_or_else(far_future);
+    // The callback owns the sender; if every receiver is gone by then, the
+    // send fails and the value is dropped with it.
+    timer::call_at(deadline, move || {
+        let _ = tx.try_send(Instant::now());
+    });
+    rx
+}
+
+/// A channel that receives the time every `d`, dropping ticks a slow reader
+/// has not taken. Go's `time.Tick`: it runs until every receiver is gone; a
+/// zero `d` gives a channel that never ticks (Go returns nil).
+pub fn tick(d: Duration) -> Receiver<Instant> {
+    if d.is_zero() {
+        return chan::never();
+    }
+    let (schedule, rx) = Schedule::start(d, Some(d));
+    drop(schedule); // runs on until its receivers are gone
+    rx
+}
+
+/// The shared state of a [`Timer`] or [`Ticker`]: what is armed, and for which generation.
+struct Schedule {
+    tx: Sender<Instant>,
+    armed: Mutex<Armed>,
+}
+
+struct Armed {
+    /// The pending delivery, if any.
+    key: Option<TimerKey>,
+    /// Bumped by every stop/reset: an older delivery callback does nothing.
+    generation: u64,
+    /// When the next delivery is due.
+    next: Instant,
+    /// `Some`: a ticker's period.
+    period: Option<Duration>,
+}
+
+impl Schedule {
+    fn start(first: Duration, period: Option<Duration>) -> (Arc<Schedule>, Receiver<Instant>) {
+        let (tx, rx) = chan::unclosable(1);
+        let schedule = Arc::new(Schedule {
+            tx,
+            armed: Mutex::new(Armed {
+                key: None,
+                generation: 0,
+                next: Instant::now().checked_add(first).unwrap_or_else(far_future),
+                period,
+            }),
+        });
+        schedule.arm(&mut schedule.armed.lock());
+        (schedule, rx)
+    }
+
+    fn arm(self: &Arc<Self>, armed: &mut Armed) {
+        let generation = armed.generation;
+        let schedule = Arc::clone(self);
+        armed.key = Some(timer::call_at(armed.next, move || {
+            schedule.deliver(generation)
+        }));
+    }
+
+    /// Runs on the timer thread.
+    fn deliver(self: &Arc<Self>, generation: u64) {
+        let mut armed = self.armed.lock();
+        if armed.generation != generation {
+            return; // stopped or reset since this delivery was armed
+        }
+        armed.key = None;
+        let now = Instant::now();
+        if let Err(TrySendError::Closed(_)) = self.tx.try_send(now) {
+            return; // every receiver is gone: stop ticking
+        }
+        if let Some(period) = armed.period {
+            // Ticks missed while the timer thread was late are skipped.
+            armed.next += period;
+            if armed.next <= now {
+                armed.next = now + period;
+            }
+            self.arm(&mut armed);
+        }
+    }
+
+    /// Disarms; `true` if a delivery was pending.
+    fn stop(&self, rx: &Receiver<Instant>) -> bool {
+        let mut armed = self.armed.lock();
+        armed.generation += 1;
+        let pending = armed.key.take().map(TimerKey::cancel).is_some();
+        let _ = rx.try_recv(); // no stale value after stop
+        pending
+    }
+
+    fn reset(
+        self: &Arc<Self>,
+        rx: &Receiver<Instant>,
+        d: Duration,
+        period: Option<Duration>,
+    ) -> bool {
+        let mut armed = self.armed.lock();
+        armed.generation += 1;
+        let pending = armed.key.take().map(TimerKey::cancel).is_some();
+        let _ = rx.try_recv();
+        armed.next = Instant::now().checked_add(d).unwrap_or_else(far_future);
+        armed.period = period;
+        self.arm(&mut armed);
+        pending
+    }
+}
+
+/// A single event in the future: Go's `time.Timer`. The time is sent on
+/// [`c`](Timer::c) when it fires. Dropping the timer stops it.
+///
+/// ```
+/// use std::time::Duration;
+/// use gort::time::Timer;
+/// let t = Timer::new(Duration::from_secs(3600));
+/// assert!(t.stop(), "it had not fired");
+/// assert!(!t.reset(Duration::from_millis(1)), "it was stopped");
+/// assert!(t.c().recv_blocking().is_some());
+/// ```
+pub struct Timer {
+    schedule: Arc<Schedule>,
+    rx: Receiver<Instant>,
+}
+
+impl Timer {
+    /// A timer that fires once, after `d`.
+    pub fn new(d: Duration) -> Timer {
+        let (schedule, rx) = Schedule::start(d, None);
+        Timer { schedule, rx }
+    }
+
+    /// The channel the time is sent on: use it in `select!` or receive from it.
+    pub fn c(&self) -> &Receiver<Instant> {
+        &self.rx
+    }
+
+    /// Stops the timer; `true` if it had not fired yet. Afterwards nothing is
+    /// received from [`c`](Timer::c) until a [`reset`](Timer::reset).
+    pub fn stop(&self) -> bool {
+        self.schedule.stop(&self.rx)
+    }
+
+    /// Makes the timer fire after `d` from now; `true` if it had been active.
+    /// A value not yet received from the previous firing is discarded.
+    pub fn reset(&self, d: Duration) -> bool {
+        self.schedule.reset(&self.rx, d, None)
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.schedule.stop(&self.rx);
+    }
+}
+
+impl std::fmt::Debug for Timer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timer").finish_non_exhaustive()
+    }
+}
+
+/// Ticks at a fixed period: Go's `time.Ticker`. A slow reader misses ticks
+/// rather than receiving a backlog. Dropping the ticker stops it.
+///
+/// ```
+/// use std::time::Duration;
+/// let ticker = gort::time::Ticker::new(Duration::from_millis(1));
+/// for _ in 0..3 {
+///     ticker.c().recv_blocking().unwrap();
+/// }
+/// ticker.stop();
+/// ```
+pub struct Ticker {
+    schedule: Arc<Schedule>,
+    rx: Receiver<Instant>,
+}
+
+impl Ticker {
+    /// A ticker with period `d`.
+    ///
+    /// # Panics
+    /// If `d` is zero (Go: "non-positive interval for NewTicker").
+    pub fn new(d: Duration) -> Ticker {
+        assert!(!d.is_zero(), "non-positive interval for NewTicker");
+        let (schedule, rx) = Schedule::start(d, Some(d));
+        Ticker { schedule, rx }
+    }
+
+    /// The channel the ticks are sent on.
+    pub fn c(&self) -> &Receiver<Instant> {
+        &self.rx
+    }
+
+    /// Stops the ticker: no tick is received afterwards (until a reset).
+    pub fn stop(&self) {
+        self.schedule.stop(&self.rx);
+    }
+
+    /// Stops the ticker and restarts it with period `d`.
+    ///
+    /// # Panics
+    /// If `d` is zero (Go: "non-positive interval for Ticker.Reset").
+    pub fn reset(&self, d: Duration) {
+        assert!(!d.is_zero(), "non-positive interval for Ticker.Reset");
+        self.schedule.reset(&self.rx, d, Some(d));
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.schedule.stop(&self.rx);
+    }
+}
+
+impl std::fmt::Debug for Ticker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticker").finish_non_exhaustive()
+    }
 }

@@ -1,1 +1,413 @@
-//! Being built: see DESIGN.md.
+//! Channels: Go's `chan T`, bounded and truly unbuffered, multi-producer
+//! multi-consumer, usable from gort tasks, from other executors and from
+//! plain threads.
+//!
+//! ```
+//! use gort::chan;
+//!
+//! let (tx, rx) = chan::bounded(2);
+//! let producer = std::thread::spawn(move || {
+//!     for i in 0..5 {
+//!         tx.send_blocking(i).unwrap();
+//!     }
+//!     // dropping the last sender closes the channel
+//! });
+//! let got: Vec<i32> = rx.iter().collect(); // `for v := range ch`
+//! producer.join().unwrap();
+//! assert_eq!(got, [0, 1, 2, 3, 4]);
+//! ```
+//!
+//! # What it guarantees
+//! - FIFO per channel; `bounded(n)` holds at most `n` values; an unbuffered
+//!   send completes only once a receiver has the value.
+//! - Closed by [`Sender::close`] or when the last `Sender` is dropped: receivers
+//!   drain what is buffered, then get `None`. Sends on a closed channel (or one
+//!   whose receivers are all gone) return the value in `Err`.
+//! - **Nothing is lost or duplicated**: every value whose send returned `Ok` is
+//!   received exactly once, or is still buffered when the channel is dropped,
+//!   whatever future is dropped at whatever await point. A dropped `send`
+//!   either sent its value or gave it to nobody.
+//!
+//! # How (the mechanism, in three rules)
+//! 1. One lock per channel (`hchan.rs`, Go's `hchan`) guards the buffer and the
+//!    two waiter queues; the *running* party does every transfer under it: a
+//!    sender writes into a parked receiver's slot, a receiver takes from a
+//!    parked sender's slot. Nobody waits for a parked party to wake.
+//! 2. A parked operation (one `recv`, one `send`, or a whole select) has one
+//!    atomic select state that leaves `WAITING` exactly once, by CAS
+//!    (`waiter.rs`): to a case (a counterpart or `close` chose it) or to
+//!    `ABORTED` (its owner gave up). A transfer happens only together with a
+//!    winning CAS, so a select commits at most one case, and a dropped send
+//!    whose abort wins still owns its value.
+//! 3. A dropped receive whose abort *loses* has been handed a value: it puts
+//!    the value back at the head of the channel (or straight to a parked
+//!    receiver), so it is received by someone else (`select.rs`).
+//!
+//! Layout: `hchan.rs` (the channel), `waiter.rs` (waiters, queues, select
+//! state), `select.rs` (the engine every blocking operation runs on),
+//! `blocking.rs` (parking plain threads), `never.rs`, `error.rs`.
+
+mod blocking;
+mod error;
+mod hchan;
+mod never;
+mod select;
+mod waiter;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+
+pub use self::error::{RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
+pub use self::never::never;
+#[doc(hidden)]
+pub use self::select::{
+    CaseSet, DynCase, RecvCase, Register, SelectCase, SelectState, Selecting, SendCase,
+    select_blocking, try_select,
+};
+pub use self::select::{Select, Selected};
+
+use self::hchan::{Chan, TryRecv, TrySend};
+use crate::loom::Arc;
+use crate::loom::atomic::Ordering;
+
+#[cfg(gort_loom)]
+#[doc(hidden)]
+pub use self::waiter::{Commit, Selector, WaitQueue, Waiter};
+
+/// A channel holding at most `cap` values; `cap == 0` is [`unbuffered`].
+pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    let chan = Arc::new(Chan::new(cap, 1));
+    (
+        Sender { chan: chan.clone() },
+        Receiver {
+            chan,
+            stream: SelectState::new(),
+            stream_case: None,
+        },
+    )
+}
+
+/// A rendezvous channel: a send completes only once a receiver has the value.
+pub fn unbuffered<T>() -> (Sender<T>, Receiver<T>) {
+    bounded(0)
+}
+
+/// A channel that closing never reaches: dropping its one `Sender` does not
+/// close it (timer channels, like Go's, are never closed).
+pub(crate) fn unclosable<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    let (tx, rx) = bounded(cap);
+    tx.chan.senders.fetch_add(1, Ordering::Relaxed);
+    (tx, rx)
+}
+
+/// The sending side of a channel. Cloning it adds a sender (MPMC).
+pub struct Sender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+/// The receiving side of a channel. Cloning it adds a receiver (MPMC).
+///
+/// Also a [`Stream`] of the values, ending when the channel is closed and drained.
+pub struct Receiver<T> {
+    chan: Arc<Chan<T>>,
+    /// The receive in flight of `Stream::poll_next`, if it parked.
+    stream: SelectState,
+    stream_case: Option<StreamCase<T>>,
+}
+
+impl<T> Sender<T> {
+    /// Sends `v`, waiting for room (or, unbuffered, for a receiver to take it).
+    /// `Err` gives the value back if the channel is closed or has no receivers.
+    ///
+    /// Dropping the future before it is ready sends nothing, or the value was
+    /// already taken by a receiver; never half of each.
+    pub fn send(&self, v: T) -> SendFuture<'_, T> {
+        SendFuture(Selecting::new(SendCase::on(&self.chan, v)))
+    }
+
+    /// Sends without waiting: `Full` if there is no room and no receiver
+    /// waiting (a parked receiver takes the value even when unbuffered).
+    pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        let outcome = self.chan.lock().try_send(v, None);
+        match outcome {
+            TrySend::Sent(wake) => {
+                if let Some(selector) = wake {
+                    selector.wake();
+                }
+                Ok(())
+            }
+            TrySend::Full(v) => Err(TrySendError::Full(v)),
+            TrySend::Closed(v) => Err(TrySendError::Closed(v)),
+        }
+    }
+
+    /// Sends `v`, blocking this thread. For plain threads; in a task use [`send`](Self::send).
+    pub fn send_blocking(&self, v: T) -> Result<(), SendError<T>> {
+        let mut op = Selecting::new(SendCase::on(&self.chan, v));
+        blocking::block_on(&mut op, None).expect("no deadline");
+        op.cases.take()
+    }
+
+    /// Sends `v`, blocking this thread for at most `d`.
+    pub fn send_timeout(&self, v: T, d: Duration) -> Result<(), SendTimeoutError<T>> {
+        let deadline = Instant::now().checked_add(d);
+        let mut op = Selecting::new(SendCase::on(&self.chan, v));
+        if blocking::block_on(&mut op, deadline).is_none() && op.abort().is_none() {
+            let v = op.cases.take_unsent().expect("an unsent value comes back");
+            return Err(SendTimeoutError::Timeout(v));
+        }
+        op.cases
+            .take()
+            .map_err(|SendError(v)| SendTimeoutError::Closed(v))
+    }
+
+    /// Go's `close(ch)`: receivers drain the buffer, then get `None`; parked
+    /// and later sends fail with their value. `false` if it was already closed.
+    pub fn close(&self) -> bool {
+        self.chan.close()
+    }
+
+    /// Whether the channel is closed.
+    pub fn is_closed(&self) -> bool {
+        self.chan.lock().is_closed()
+    }
+
+    /// The number of values buffered.
+    pub fn len(&self) -> usize {
+        self.chan.lock().len()
+    }
+
+    /// Whether no value is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer's capacity (0: unbuffered).
+    pub fn capacity(&self) -> usize {
+        self.chan.lock().cap
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Receives a value, waiting for one; `None` once the channel is closed and
+    /// drained. Dropping the future never loses a value.
+    pub fn recv(&self) -> RecvFuture<'_, T> {
+        RecvFuture(Selecting::new(RecvCase::on(&self.chan)))
+    }
+
+    /// Receives without waiting (takes from a parked sender even when unbuffered).
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        let outcome = self.chan.lock().try_recv(None);
+        match outcome {
+            TryRecv::Got(v, wake) => {
+                if let Some(selector) = wake {
+                    selector.wake();
+                }
+                Ok(v)
+            }
+            TryRecv::Empty => Err(TryRecvError::Empty),
+            TryRecv::Closed => Err(TryRecvError::Closed),
+        }
+    }
+
+    /// Receives, blocking this thread. For plain threads; in a task use [`recv`](Self::recv).
+    pub fn recv_blocking(&self) -> Option<T> {
+        let mut op = Selecting::new(RecvCase::on(&self.chan));
+        blocking::block_on(&mut op, None).expect("no deadline");
+        op.cases.take()
+    }
+
+    /// Receives, blocking this thread for at most `d`.
+    pub fn recv_timeout(&self, d: Duration) -> Result<T, RecvTimeoutError> {
+        let deadline = Instant::now().checked_add(d);
+        let mut op = Selecting::new(RecvCase::on(&self.chan));
+        if blocking::block_on(&mut op, deadline).is_none() && op.abort().is_none() {
+            return Err(RecvTimeoutError::Timeout);
+        }
+        op.cases.take().ok_or(RecvTimeoutError::Closed)
+    }
+
+    /// A blocking iterator over the values: Go's `for v := range ch`.
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// Whether the channel is closed (values may still be buffered).
+    pub fn is_closed(&self) -> bool {
+        self.chan.lock().is_closed()
+    }
+
+    /// The number of values buffered.
+    pub fn len(&self) -> usize {
+        self.chan.lock().len()
+    }
+
+    /// Whether no value is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer's capacity (0: unbuffered).
+    pub fn capacity(&self) -> usize {
+        self.chan.lock().cap
+    }
+
+    pub(crate) fn from_chan(chan: Arc<Chan<T>>) -> Receiver<T> {
+        Receiver {
+            chan,
+            stream: SelectState::new(),
+            stream_case: None,
+        }
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.chan.senders.fetch_add(1, Ordering::Relaxed);
+        Sender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if self.chan.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.chan.close();
+        }
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        self.chan.receivers.fetch_add(1, Ordering::Relaxed);
+        Receiver::from_chan(self.chan.clone())
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.abort_stream();
+        if self.chan.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.chan.disconnect_receivers();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender").finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver").finish_non_exhaustive()
+    }
+}
+
+/// The future of [`Sender::send`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct SendFuture<'a, T>(Selecting<SendCase<'a, T>>);
+
+impl<T> Future for SendFuture<'_, T> {
+    type Output = Result<(), SendError<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let op = &mut self.get_mut().0;
+        match Pin::new(&mut *op).poll(cx) {
+            Poll::Ready(_) => Poll::Ready(op.cases.take()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T> fmt::Debug for SendFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendFuture").finish_non_exhaustive()
+    }
+}
+
+/// The future of [`Receiver::recv`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct RecvFuture<'a, T>(Selecting<RecvCase<'a, T>>);
+
+impl<T> Future for RecvFuture<'_, T> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let op = &mut self.get_mut().0;
+        match Pin::new(&mut *op).poll(cx) {
+            Poll::Ready(_) => Poll::Ready(op.cases.take()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T> fmt::Debug for RecvFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvFuture").finish_non_exhaustive()
+    }
+}
+
+/// A parked `Stream::poll_next`: the parts of a [`RecvCase`] kept between
+/// polls (the case itself borrows the channel, which the `Receiver` owns).
+type StreamCase<T> = select::RecvParked<T>;
+
+impl<T> Receiver<T> {
+    fn abort_stream(&mut self) {
+        if let Some(parked) = self.stream_case.take() {
+            let mut case = RecvCase::resume(&self.chan, parked);
+            if self.stream.abort(&mut case).is_some() {
+                case.abandon();
+            }
+        }
+    }
+}
+
+impl<T> Stream for Receiver<T> {
+    type Item = T;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.get_mut();
+        let mut case = match this.stream_case.take() {
+            Some(parked) => RecvCase::resume(&this.chan, parked),
+            None => RecvCase::on(&this.chan),
+        };
+        match this.stream.poll(&mut case, cx) {
+            Poll::Ready(_) => Poll::Ready(case.take()),
+            Poll::Pending => {
+                this.stream_case = Some(case.suspend());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// The blocking iterator of [`Receiver::iter`].
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv_blocking()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}

@@ -1,0 +1,57 @@
+//! Blocking a plain OS thread on a channel future: the thread parks, and the
+//! waker the future registers unparks it. This is what `recv_blocking`,
+//! `send_timeout`, `select_blocking!` and friends run on, so the thread and
+//! the async paths share one protocol.
+//!
+//! Spurious unparks are harmless: the future is polled again and stays
+//! pending. The waker is made once per thread and reused.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::Instant;
+
+struct Unparker(Thread);
+
+impl Wake for Unparker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+thread_local! {
+    static WAKER: Waker = Waker::from(Arc::new(Unparker(thread::current())));
+}
+
+/// Polls `fut` on this thread until it is ready, or until `deadline` has
+/// passed (`None` then; the future was polled once more at the deadline and
+/// is left as it is, for the caller to abort).
+pub(crate) fn block_on<F: Future + Unpin>(
+    fut: &mut F,
+    deadline: Option<Instant>,
+) -> Option<F::Output> {
+    WAKER.with(|waker| {
+        let mut cx = Context::from_waker(waker);
+        loop {
+            if let Poll::Ready(v) = Pin::new(&mut *fut).poll(&mut cx) {
+                return Some(v);
+            }
+            match deadline {
+                None => thread::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return None;
+                    }
+                    thread::park_timeout(deadline - now);
+                }
+            }
+        }
+    })
+}

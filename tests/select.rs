@@ -1,0 +1,357 @@
+//! `select!`, `select_blocking!` and `Select`: Go's select semantics, made
+//! safe against dropped futures.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::thread;
+use std::time::Duration;
+
+use gort::chan::{self, SendError, TryRecvError};
+use gort::{Select, select, select_blocking};
+
+fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+#[test]
+fn takes_the_ready_case() {
+    let (tx1, rx1) = chan::bounded::<i32>(1);
+    let (_tx2, rx2) = chan::bounded::<&str>(1);
+    tx1.try_send(5).unwrap();
+    let got = select_blocking! {
+        recv(rx1) -> v => v,
+        recv(rx2) -> _ => unreachable!(),
+    };
+    assert_eq!(got, Some(5));
+}
+
+/// Two always-ready cases are each chosen within 50% ± 3% of 100k selects.
+#[test]
+fn fairness_between_ready_cases() {
+    let (tx1, rx1) = chan::bounded::<()>(0);
+    let (tx2, rx2) = chan::bounded::<()>(0);
+    tx1.close();
+    tx2.close();
+    let mut first = 0u32;
+    let n = 100_000;
+    for _ in 0..n {
+        select_blocking! {
+            recv(rx1) -> _ => first += 1,
+            recv(rx2) -> _ => {},
+        }
+    }
+    let share = f64::from(first) / f64::from(n);
+    assert!(
+        (0.47..=0.53).contains(&share),
+        "first case chosen {share:.3} of the time"
+    );
+}
+
+#[test]
+fn fairness_async_send_cases() {
+    gort::run(async {
+        let (tx1, rx1) = chan::bounded::<u8>(1);
+        let (tx2, rx2) = chan::bounded::<u8>(1);
+        let mut first = 0u32;
+        let n = 100_000;
+        for _ in 0..n {
+            select! {
+                send(tx1, 1) -> r => { r.unwrap(); first += 1; },
+                send(tx2, 2) -> r => r.unwrap(),
+            }
+            let _ = rx1.try_recv();
+            let _ = rx2.try_recv();
+        }
+        let share = f64::from(first) / f64::from(n);
+        assert!(
+            (0.47..=0.53).contains(&share),
+            "first case chosen {share:.3} of the time"
+        );
+    });
+}
+
+/// Go's evaluation rule: every send value expression is evaluated exactly
+/// once per select, also when its case cannot proceed and when default wins.
+#[test]
+fn send_values_are_evaluated_exactly_once() {
+    let evaluated = AtomicUsize::new(0);
+    let value = |v: i32| {
+        evaluated.fetch_add(1, Ordering::SeqCst);
+        v
+    };
+    let (tx_full, _rx_full) = chan::bounded::<i32>(0);
+    let (tx, rx) = chan::bounded::<i32>(1);
+    let which = select_blocking! {
+        send(tx_full, value(1)) -> _ => 1,
+        send(tx, value(2)) -> r => { r.unwrap(); 2 },
+    };
+    assert_eq!(which, 2);
+    assert_eq!(evaluated.load(Ordering::SeqCst), 2);
+    assert_eq!(rx.try_recv(), Ok(2));
+
+    tx.try_send(0).unwrap();
+    let which = select_blocking! {
+        send(tx_full, value(3)) -> _ => 1,
+        send(tx, value(4)) -> _ => 2,
+        default => 0,
+    };
+    assert_eq!(which, 0);
+    assert_eq!(evaluated.load(Ordering::SeqCst), 4);
+    assert_eq!(rx.try_recv(), Ok(0), "a case not chosen sent nothing");
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+}
+
+#[test]
+fn default_and_parked_counterparts() {
+    let (tx, rx) = chan::unbuffered::<i32>();
+    let got = select_blocking! {
+        recv(rx) -> v => v,
+        default => Some(-1),
+    };
+    assert_eq!(got, Some(-1));
+    assert_eq!(select_blocking! { default => 3, }, 3);
+
+    // A select with default succeeds against a receiver parked on an unbuffered channel.
+    let mut recv = Box::pin(rx.recv());
+    assert!(poll_once(recv.as_mut()).is_pending());
+    let sent = select_blocking! {
+        send(tx, 9) -> r => r.is_ok(),
+        default => false,
+    };
+    assert!(sent);
+    assert_eq!(poll_once(recv.as_mut()), Poll::Ready(Some(9)));
+}
+
+#[test]
+fn closed_channels_and_never() {
+    let (tx, rx) = chan::bounded::<i32>(1);
+    tx.close();
+    let r = select_blocking! {
+        send(tx, 1) -> r => r,
+        recv(chan::never::<i32>()) -> _ => unreachable!(),
+    };
+    assert_eq!(r, Err(SendError(1)));
+    let v = select_blocking! {
+        recv(rx) -> v => v,
+        recv(chan::never::<i32>()) -> _ => unreachable!(),
+    };
+    assert_eq!(v, None);
+    let got = select_blocking! {
+        recv(chan::never::<i32>()) -> _ => 1,
+        default => 2,
+    };
+    assert_eq!(got, 2);
+}
+
+/// Arm bodies are the enclosing function's code: break, continue, return, `?`.
+#[test]
+fn control_flow_in_arms() {
+    fn first_even(rx: &chan::Receiver<i32>) -> Result<i32, &'static str> {
+        loop {
+            select_blocking! {
+                recv(rx) -> v => {
+                    let v = v.ok_or("closed")?;
+                    if v % 2 == 1 {
+                        continue;
+                    }
+                    return Ok(v);
+                },
+            }
+        }
+    }
+    let (tx, rx) = chan::bounded(4);
+    for v in [1, 3, 4] {
+        tx.try_send(v).unwrap();
+    }
+    assert_eq!(first_even(&rx), Ok(4));
+    tx.close();
+    assert_eq!(first_even(&rx), Err("closed"));
+
+    let mut n = 0;
+    let (_tx, rx) = chan::bounded::<()>(0);
+    loop {
+        n += 1;
+        select_blocking! {
+            recv(rx) -> _ => {},
+            default => if n == 3 { break } else { continue },
+        }
+    }
+    assert_eq!(n, 3);
+}
+
+/// flume's Selector can commit two send arms. Here, with both receivers
+/// parked, exactly one send case takes effect.
+#[test]
+fn exactly_one_send_case_commits() {
+    for _ in 0..1000 {
+        let (tx1, rx1) = chan::unbuffered::<i32>();
+        let (tx2, rx2) = chan::unbuffered::<i32>();
+        let mut r1 = Box::pin(rx1.recv());
+        let mut r2 = Box::pin(rx2.recv());
+        assert!(poll_once(r1.as_mut()).is_pending());
+        assert!(poll_once(r2.as_mut()).is_pending());
+        let which = select_blocking! {
+            send(tx1, 1) -> r => { r.unwrap(); 1 },
+            send(tx2, 2) -> r => { r.unwrap(); 2 },
+        };
+        let got1 = poll_once(r1.as_mut());
+        let got2 = poll_once(r2.as_mut());
+        match which {
+            1 => assert!(got1 == Poll::Ready(Some(1)) && got2.is_pending()),
+            _ => assert!(got2 == Poll::Ready(Some(2)) && got1.is_pending()),
+        }
+    }
+}
+
+/// Many selects racing receivers on threads: the number of values received
+/// equals the number of selects, each value once.
+#[test]
+fn racing_selects_commit_once() {
+    let (tx1, rx1) = chan::unbuffered::<u32>();
+    let (tx2, rx2) = chan::unbuffered::<u32>();
+    let received = Arc::new(AtomicUsize::new(0));
+    let receivers: Vec<_> = [rx1, rx2]
+        .into_iter()
+        .map(|rx| {
+            let received = received.clone();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Some(v) = rx.recv_blocking() {
+                    received.fetch_add(1, Ordering::SeqCst);
+                    got.push(v);
+                }
+                got
+            })
+        })
+        .collect();
+    let n = 20_000;
+    for i in 0..n {
+        select_blocking! {
+            send(tx1, i) -> r => r.unwrap(),
+            send(tx2, i) -> r => r.unwrap(),
+        }
+    }
+    drop((tx1, tx2));
+    let mut all: Vec<u32> = receivers
+        .into_iter()
+        .flat_map(|r| r.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..n).collect::<Vec<_>>());
+}
+
+/// A select future dropped after a sender handed it a value gives the value
+/// back to the channel; one dropped while parked on send cases sent nothing.
+#[test]
+fn dropped_select_loses_nothing() {
+    let (tx1, rx1) = chan::unbuffered::<i32>();
+    let (_tx2, rx2) = chan::unbuffered::<i32>();
+    {
+        let mut fut = Box::pin(async {
+            select! {
+                recv(rx1) -> v => v,
+                recv(rx2) -> v => v,
+            }
+        });
+        assert!(poll_once(fut.as_mut()).is_pending());
+        tx1.try_send(11).unwrap(); // handed to the parked select
+    }
+    assert_eq!(rx1.try_recv(), Ok(11));
+
+    let (tx3, rx3) = chan::unbuffered::<i32>();
+    {
+        let mut fut = Box::pin(async {
+            select! {
+                send(tx1, 1) -> _ => {},
+                send(tx3, 3) -> _ => {},
+            }
+        });
+        assert!(poll_once(fut.as_mut()).is_pending());
+    }
+    assert_eq!(rx1.try_recv(), Err(TryRecvError::Empty));
+    assert_eq!(rx3.try_recv(), Err(TryRecvError::Empty));
+}
+
+/// A select never pairs its send case with its own receive case.
+#[test]
+fn select_does_not_pair_with_itself() {
+    let (tx, rx) = chan::unbuffered::<i32>();
+    let got = select_blocking! {
+        send(tx, 1) -> _ => "sent",
+        recv(rx) -> _ => "received",
+        default => "default",
+    };
+    assert_eq!(got, "default");
+    let peer_rx = rx.clone();
+    let peer = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        peer_rx.recv_blocking()
+    });
+    let got = select_blocking! {
+        send(tx, 1) -> _ => "sent",
+        recv(rx) -> _ => "received",
+    };
+    assert_eq!(got, "sent");
+    assert_eq!(peer.join().unwrap(), Some(1));
+}
+
+#[test]
+fn dynamic_select() {
+    let (tx1, rx1) = chan::bounded::<u8>(1);
+    let (tx2, rx2) = chan::bounded::<String>(1);
+    let mut sel = Select::new();
+    let a = sel.recv(&rx1);
+    let b = sel.send(&tx2, "x".to_string());
+    let done = sel.select_blocking();
+    assert_eq!(done.index(), b);
+    assert_eq!(done.send_result::<String>(), Ok(()));
+    assert_eq!(rx2.try_recv().unwrap(), "x");
+    assert_eq!(a, 0);
+
+    let mut sel = Select::new();
+    sel.recv(&rx1);
+    assert!(sel.try_select().is_none());
+
+    gort::run(async {
+        let rx1 = &rx1;
+        let tx1 = tx1.clone();
+        let h = gort::go(async move { tx1.send(4).await.unwrap() });
+        let mut sel = Select::new();
+        let i = sel.recv(rx1);
+        let done = sel.select().await;
+        assert_eq!(done.index(), i);
+        assert_eq!(done.recv::<u8>(), Some(4));
+        h.await.unwrap();
+    });
+}
+
+/// Two tasks selecting against each other on one worker make progress.
+#[test]
+fn selects_ping_pong_in_tasks() {
+    let rt = gort::Runtime::builder().procs(1).build().unwrap();
+    rt.block_on(async {
+        let (ping_tx, ping_rx) = chan::unbuffered::<u32>();
+        let (pong_tx, pong_rx) = chan::unbuffered::<u32>();
+        let (quit_tx, quit_rx) = chan::unbuffered::<()>();
+        let echo = gort::go(async move {
+            loop {
+                select! {
+                    recv(ping_rx) -> v => pong_tx.send(v.unwrap() * 2).await.unwrap(),
+                    recv(quit_rx) -> _ => break,
+                }
+            }
+        });
+        for i in 0..10_000 {
+            select! {
+                send(ping_tx, i) -> r => r.unwrap(),
+                recv(chan::never::<()>()) -> _ => unreachable!(),
+            }
+            assert_eq!(pong_rx.recv().await, Some(i * 2));
+        }
+        quit_tx.close();
+        echo.await.unwrap();
+    });
+}

@@ -1,0 +1,102 @@
+//! Timer channels: `after`, `tick`, `Timer`, `Ticker`, from threads, tasks and selects.
+
+use std::time::{Duration, Instant};
+
+use gort::chan::{RecvTimeoutError, TryRecvError};
+use gort::time::{Ticker, Timer, after, tick};
+
+const MS: Duration = Duration::from_millis(1);
+
+#[test]
+fn after_fires_once_and_is_never_closed() {
+    let start = Instant::now();
+    let rx = after(10 * MS);
+    let at = rx.recv_blocking().unwrap();
+    assert!(at >= start + 10 * MS);
+    assert_eq!(rx.recv_timeout(20 * MS), Err(RecvTimeoutError::Timeout));
+    assert!(!rx.is_closed());
+}
+
+#[test]
+fn after_as_a_select_timeout_in_a_task() {
+    gort::run(async {
+        let (_tx, rx) = gort::chan::bounded::<u8>(1);
+        let start = Instant::now();
+        let timed_out = gort::select! {
+            recv(rx) -> _ => false,
+            recv(after(20 * MS)) -> _ => true,
+        };
+        assert!(timed_out);
+        assert!(start.elapsed() >= 20 * MS);
+    });
+}
+
+#[test]
+fn tick_drops_ticks_for_a_slow_reader() {
+    let rx = tick(5 * MS);
+    std::thread::sleep(60 * MS); // about 12 periods pass unread
+    assert_eq!(rx.len(), 1, "at most one tick waits");
+    rx.try_recv().unwrap();
+    // Ticks are scheduled a period apart: five of them span at least three periods.
+    let start = Instant::now();
+    for _ in 0..5 {
+        rx.recv_blocking().unwrap();
+    }
+    assert!(
+        start.elapsed() >= 15 * MS,
+        "five ticks in {:?}",
+        start.elapsed()
+    );
+    assert_eq!(tick(Duration::ZERO).try_recv(), Err(TryRecvError::Empty));
+}
+
+#[test]
+fn timer_stop_and_reset() {
+    let t = Timer::new(10 * MS);
+    assert!(t.stop());
+    assert!(!t.stop());
+    assert_eq!(t.c().recv_timeout(30 * MS), Err(RecvTimeoutError::Timeout));
+    assert!(!t.reset(5 * MS));
+    assert!(t.c().recv_timeout(Duration::from_secs(5)).is_ok());
+    assert!(!t.stop(), "it fired already");
+
+    // A fired but unread value is discarded by reset: no stale value.
+    let t = Timer::new(MS);
+    std::thread::sleep(10 * MS);
+    let before_reset = Instant::now();
+    assert!(!t.reset(20 * MS));
+    let at = t.c().recv_blocking().unwrap();
+    assert!(at >= before_reset + 20 * MS);
+}
+
+#[test]
+fn ticker_stop_and_reset() {
+    let ticker = Ticker::new(2 * MS);
+    for _ in 0..3 {
+        ticker.c().recv_timeout(Duration::from_secs(5)).unwrap();
+    }
+    ticker.stop();
+    assert_eq!(
+        ticker.c().recv_timeout(20 * MS),
+        Err(RecvTimeoutError::Timeout)
+    );
+    ticker.reset(3 * MS);
+    ticker.c().recv_timeout(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+#[should_panic(expected = "non-positive interval for NewTicker")]
+fn ticker_rejects_zero() {
+    let _ = Ticker::new(Duration::ZERO);
+}
+
+#[test]
+fn dropped_timers_leave_no_pending_entry() {
+    let before = gort::__internal::pending_timers();
+    let timers: Vec<_> = (0..1000)
+        .map(|_| Timer::new(Duration::from_secs(3600)))
+        .collect();
+    assert!(gort::__internal::pending_timers() >= before + 1000);
+    drop(timers);
+    assert!(gort::__internal::pending_timers() < before + 1000);
+}
