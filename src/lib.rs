@@ -29,3 +29,11 @@ pub use runtime::{
 pub mod __internal {
     pub use crate::runtime::timer::pending_timers;
 }
+
+/// The lock-free pieces, exposed to the loom models in `tests/loom_*.rs`.
+#[cfg(gort_loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::runtime::idle::Idle;
+    pub use crate::runtime::queue::{CAP, LocalQueue, QueueItem};
+}

@@ -1,27 +1,33 @@
 //! One place that picks std's or loom's synchronisation primitives, so that the
-//! lock-free protocols can be model-checked with `RUSTFLAGS="--cfg loom"`.
+//! lock-free protocols can be model-checked with `RUSTFLAGS="--cfg gort_loom"`
+//! (a cfg of our own: `--cfg loom` would also switch tokio and event-listener,
+//! dev-dependencies that then fail to build).
 //!
 //! [`Mutex`] is `parking_lot`'s in normal builds (short critical sections,
-//! no poisoning) and a thin wrapper over loom's under `--cfg loom`, with the same
+//! no poisoning) and a thin wrapper over loom's under `--cfg gort_loom`, with the same
 //! `lock()` signature so the channel code reads the same in both.
+//!
+//! The context tree uses std's `Arc` even under loom (loom's has no `Weak`,
+//! and the tree needs weak child links); the interleavings that matter there
+//! are those of its locks and atomics, which loom does see.
 
-#[cfg(not(loom))]
+#[cfg(not(gort_loom))]
 pub(crate) use std::sync::Arc;
-#[cfg(not(loom))]
+#[cfg(not(gort_loom))]
 pub(crate) use std::sync::atomic;
 
-#[cfg(loom)]
+#[cfg(gort_loom)]
 pub(crate) use loom::sync::Arc;
-#[cfg(loom)]
+#[cfg(gort_loom)]
 pub(crate) use loom::sync::atomic;
 
-#[cfg(not(loom))]
+#[cfg(not(gort_loom))]
 pub(crate) use parking_lot::{Mutex, MutexGuard};
 
-#[cfg(loom)]
+#[cfg(gort_loom)]
 pub(crate) use self::loom_mutex::{Mutex, MutexGuard};
 
-#[cfg(loom)]
+#[cfg(gort_loom)]
 mod loom_mutex {
     /// loom's mutex behind `parking_lot`'s signature (no poisoning).
     #[derive(Debug, Default)]
@@ -36,6 +42,10 @@ mod loom_mutex {
 
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock().unwrap()
+        }
+
+        pub(crate) fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut().unwrap()
         }
     }
 }

@@ -75,7 +75,7 @@ use self::hchan::{Chan, TryRecv, TrySend};
 use crate::loom::Arc;
 use crate::loom::atomic::Ordering;
 
-#[cfg(loom)]
+#[cfg(gort_loom)]
 #[doc(hidden)]
 pub use self::waiter::{Commit, Selector, WaitQueue, Waiter};
 

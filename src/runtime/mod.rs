@@ -1,12 +1,12 @@
 //! The scheduler: Go's G, M, P, in Rust.
 //!
 //! # The model
-//! - **G** ([`task`]): a spawned future in one allocation with a small header
+//! - **G** (`runtime/task.rs`): a spawned future in one allocation with a small header
 //!   (state word, vtable, runtime pointer, join waker). A parked G costs its
 //!   future plus that header; there is no stack to grow.
-//! - **P** ([`scheduler::Processor`]): `procs` of them, Go's `GOMAXPROCS`. Each
-//!   owns a bounded local run queue ([`queue`]) and a `runnext` slot.
-//! - **M** ([`machine`]): an OS thread. It runs tasks only while it holds a P,
+//! - **P** (`scheduler::Processor`): `procs` of them, Go's `GOMAXPROCS`. Each
+//!   owns a bounded local run queue (`runtime/queue.rs`) and a `runnext` slot.
+//! - **M** (`runtime/machine.rs`): an OS thread. It runs tasks only while it holds a P,
 //!   spins (bounded) looking for work, then parks on the idle list. Ms are
 //!   started on demand by `wakep`, so an idle runtime holds no running thread.
 //! - **Global queue**: overflow from full local queues and tasks woken from
@@ -16,7 +16,7 @@
 //! steals half of a random victim's queue (four passes, runnext last), then
 //! gives the P back and parks the M. The protocol that keeps a wakeup from
 //! being lost between a submitter and a parking M is spelled out in
-//! [`scheduler`].
+//! `runtime/scheduler.rs`.
 //!
 //! # Rejected
 //! - One global queue with many threads (the std-threads pool shape): every
@@ -26,11 +26,12 @@
 //! - Go's unconditional `wakep` on every `runnext` push: in a ping-pong it wakes
 //!   a thief per message that can only fail.
 //!
-//! Timers live in their own thread ([`timer`]), so they fire even when every M
+//! Timers live in their own thread (`runtime/timer.rs`), so they fire even when every M
 //! is parked and work identically from plain threads.
 
 mod blocking_pool;
 pub(crate) mod coop;
+pub(crate) mod idle;
 mod machine;
 pub(crate) mod queue;
 mod registry;

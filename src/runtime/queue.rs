@@ -25,14 +25,15 @@ use crate::loom::atomic::{AtomicPtr, AtomicU32, Ordering};
 use crossbeam_utils::CachePadded;
 
 /// Ring capacity: Go's 256; loom models use 4 to keep the state space small.
-#[cfg(not(loom))]
-pub(crate) const CAP: u32 = 256;
-#[cfg(loom)]
-pub(crate) const CAP: u32 = 4;
+#[cfg(not(gort_loom))]
+pub const CAP: u32 = 256;
+/// Ring capacity under loom: small, to keep the state space small.
+#[cfg(gort_loom)]
+pub const CAP: u32 = 4;
 
 /// An item the queue can hold: an owning pointer that round-trips through
 /// `*mut ()`.
-pub(crate) trait QueueItem: Sized {
+pub trait QueueItem: Sized {
     /// Gives up ownership as a non-null pointer.
     fn into_raw(self) -> *mut ();
     /// # Safety
@@ -40,7 +41,8 @@ pub(crate) trait QueueItem: Sized {
     unsafe fn from_raw(ptr: *mut ()) -> Self;
 }
 
-pub(crate) struct LocalQueue<T: QueueItem> {
+/// A P's local run queue (see the module docs for the protocol).
+pub struct LocalQueue<T: QueueItem> {
     /// Next slot to take. Advanced by CAS (owner and thieves).
     head: CachePadded<AtomicU32>,
     /// Next slot to fill. Stored by the owner only, `Release`.
@@ -56,7 +58,8 @@ unsafe impl<T: QueueItem + Send> Send for LocalQueue<T> {}
 unsafe impl<T: QueueItem + Send> Sync for LocalQueue<T> {}
 
 impl<T: QueueItem> LocalQueue<T> {
-    pub(crate) fn new() -> Self {
+    /// An empty queue.
+    pub fn new() -> Self {
         LocalQueue {
             head: CachePadded::new(AtomicU32::new(0)),
             tail: CachePadded::new(AtomicU32::new(0)),
@@ -72,19 +75,20 @@ impl<T: QueueItem> LocalQueue<T> {
     }
 
     /// Number of items, as seen by anyone (a snapshot).
-    pub(crate) fn len(&self) -> u32 {
+    pub fn len(&self) -> u32 {
         let head = self.head.load(Ordering::Acquire);
         let tail = self.tail.load(Ordering::Acquire);
         tail.wrapping_sub(head)
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    /// True if the snapshot length is zero.
+    pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Owner only: appends `item`; when the ring is full, moves half of it and
     /// `item` to `overflow` (Go's `runqput` / `runqputslow`).
-    pub(crate) fn push_back(&self, item: T, overflow: impl FnOnce(Vec<T>)) {
+    pub fn push_back(&self, item: T, overflow: impl FnOnce(Vec<T>)) {
         let ptr = item.into_raw();
         loop {
             let head = self.head.load(Ordering::Acquire);
@@ -128,7 +132,7 @@ impl<T: QueueItem> LocalQueue<T> {
     }
 
     /// Owner only: takes the oldest item.
-    pub(crate) fn pop(&self) -> Option<T> {
+    pub fn pop(&self) -> Option<T> {
         loop {
             let head = self.head.load(Ordering::Acquire);
             let tail = self.tail.load(Ordering::Relaxed);
@@ -156,7 +160,7 @@ impl<T: QueueItem> LocalQueue<T> {
     /// Thief: moves half of `self`'s items into `dst` (which must be the thief's
     /// own, empty-enough queue) and returns one of them to run now (Go's
     /// `runqsteal`). Called by the owner of `dst` only.
-    pub(crate) fn steal_half_into(&self, dst: &LocalQueue<T>) -> Option<T> {
+    pub fn steal_half_into(&self, dst: &LocalQueue<T>) -> Option<T> {
         let dst_tail = dst.tail.load(Ordering::Relaxed);
         let n = self.grab_half(dst, dst_tail);
         if n == 0 {
@@ -207,6 +211,25 @@ impl<T: QueueItem> LocalQueue<T> {
                 return n;
             }
         }
+    }
+}
+
+impl<T: QueueItem> Default for LocalQueue<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Boxed integers stand in for tasks in the loom models.
+#[cfg(gort_loom)]
+impl QueueItem for Box<usize> {
+    fn into_raw(self) -> *mut () {
+        Box::into_raw(self).cast()
+    }
+
+    unsafe fn from_raw(ptr: *mut ()) -> Self {
+        // SAFETY: ptr came from Box::into_raw above.
+        unsafe { Box::from_raw(ptr.cast()) }
     }
 }
 

@@ -43,6 +43,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering}
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
+use super::idle::Idle as IdleCounts;
 use super::machine::{Machine, Worker};
 use super::queue::{CAP, LocalQueue, QueueItem};
 use super::registry::Registry;
@@ -145,10 +146,8 @@ pub(crate) struct Shared {
     pub(crate) ps: Box<[Processor]>,
     global: GlobalQueue,
     pub(crate) idle: Mutex<Idle>,
-    /// Number of Ps on `idle.ps` (readable without the lock).
-    npidle: CachePadded<AtomicUsize>,
-    /// Ms currently spinning (looking for work while holding a P).
-    nmspinning: CachePadded<AtomicUsize>,
+    /// Idle-P and spinning-M counts: the spinning protocol.
+    counts: IdleCounts,
     pub(crate) shutdown: AtomicBool,
     /// Spawned tasks that have not finished.
     live: CachePadded<AtomicUsize>,
@@ -182,8 +181,7 @@ impl Shared {
                 ms: Vec::new(),
                 threads: Vec::new(),
             }),
-            npidle: CachePadded::new(AtomicUsize::new(procs)),
-            nmspinning: CachePadded::new(AtomicUsize::new(0)),
+            counts: IdleCounts::new(procs),
             shutdown: AtomicBool::new(false),
             live: CachePadded::new(AtomicUsize::new(0)),
             registry: Registry::new(),
@@ -240,21 +238,13 @@ impl Shared {
 
     /// Go's `wakep`: start a spinning M on an idle P, unless one already spins.
     pub(crate) fn wakep(self: &Arc<Self>) {
-        if self.npidle.load(Ordering::SeqCst) == 0 {
-            return;
-        }
-        if self.nmspinning.load(Ordering::SeqCst) != 0
-            || self
-                .nmspinning
-                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err()
-        {
+        if !self.counts.claim_wakeup() {
             return;
         }
         match self.pidleget() {
             Some(p) => Machine::start(self, p, true),
             None => {
-                self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+                self.counts.stop_spinning();
             }
         }
     }
@@ -262,14 +252,14 @@ impl Shared {
     pub(crate) fn pidleget(&self) -> Option<usize> {
         let mut idle = self.idle.lock();
         let p = idle.ps.pop()?;
-        self.npidle.fetch_sub(1, Ordering::SeqCst);
+        self.counts.p_taken();
         Some(p)
     }
 
     fn pidleput(&self, p: usize) {
         let mut idle = self.idle.lock();
         idle.ps.push(p);
-        self.npidle.fetch_add(1, Ordering::SeqCst);
+        self.counts.p_idled();
     }
 
     /// Go's `findRunnable`: the next task for worker `w`, parking the M when
@@ -287,10 +277,10 @@ impl Shared {
             if let Some(task) = self.local_or_global(w, p) {
                 return Some(task);
             }
-            if w.spinning.get() || self.may_spin() {
+            if w.spinning.get() || self.counts.may_spin() {
                 if !w.spinning.get() {
                     w.spinning.set(true);
-                    self.nmspinning.fetch_add(1, Ordering::SeqCst);
+                    self.counts.start_spinning();
                 }
                 if let Some(task) = self.steal_work(w, p) {
                     return Some(task);
@@ -298,11 +288,6 @@ impl Shared {
             }
             self.release_p(w, p);
         }
-    }
-
-    fn may_spin(&self) -> bool {
-        let busy = self.procs() - self.npidle.load(Ordering::SeqCst);
-        2 * self.nmspinning.load(Ordering::SeqCst) < busy
     }
 
     /// runnext, the local queue, and the global queue (first every 61st tick).
@@ -411,12 +396,12 @@ impl Shared {
         w.set_p(None);
         self.pidleput(p);
         if w.spinning.replace(false) {
-            self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            self.counts.stop_spinning();
             let work_left = !self.global.is_empty() || self.ps.iter().any(|pp| !pp.runq.is_empty());
             if work_left && let Some(p) = self.pidleget() {
                 w.set_p(Some(p));
                 w.spinning.set(true);
-                self.nmspinning.fetch_add(1, Ordering::SeqCst);
+                self.counts.start_spinning();
             }
         }
     }
@@ -424,7 +409,7 @@ impl Shared {
     /// Called by an M that found work: it stops spinning, and wakes another
     /// spinner if it was the last (Go's `resetspinning`).
     pub(crate) fn reset_spinning(self: &Arc<Self>, w: &Worker) {
-        if w.spinning.replace(false) && self.nmspinning.fetch_sub(1, Ordering::SeqCst) == 1 {
+        if w.spinning.replace(false) && self.counts.stop_spinning() {
             self.wakep();
         }
     }

@@ -1,0 +1,256 @@
+//! golang.org/x/sync/errgroup's tests, ported from their documented behaviour.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use gort::context::{Context, ContextError};
+use gort::errgroup::Group;
+
+/// Waits until `ctx` is done.
+async fn until_done(ctx: &Context) -> ContextError {
+    assert_eq!(ctx.done().recv().await, None);
+    ctx.err().expect("done is closed, so err reports")
+}
+
+#[test]
+fn zero_group_returns_the_first_error() {
+    // Go's TestZeroGroup.
+    let cases: [&[Option<&str>]; 5] = [
+        &[],
+        &[None],
+        &[Some("err1")],
+        &[Some("err1"), None],
+        &[Some("err1"), None, Some("err2")],
+    ];
+    gort::run(async {
+        for errs in cases {
+            let g = Group::<&str>::new();
+            let mut first = None;
+            for &err in errs {
+                g.go(async move { err.map_or(Ok(()), Err) }).await;
+                first = first.or(err);
+                // The error is moved out by the wait that reports it.
+                let got = g.wait().await.err();
+                assert_eq!(got, first.take(), "{errs:?}");
+            }
+        }
+    });
+}
+
+#[test]
+fn with_context_first_error_cancels_and_wait_returns_it() {
+    // Go's TestWithContext.
+    gort::run(async {
+        for errs in [
+            &[][..],
+            &[None][..],
+            &[Some("e1")][..],
+            &[Some("e1"), None, Some("e2")][..],
+        ] {
+            let (g, ctx) = Group::<&str>::with_context(&Context::background());
+            for &err in errs {
+                g.go(async move { err.map_or(Ok(()), Err) }).await;
+            }
+            let got = g.wait().await;
+            let want = errs.iter().flatten().next().copied();
+            match want {
+                None => assert_eq!(got, Ok(())),
+                Some(_) => assert!(got.is_err_and(|e| errs.contains(&Some(e)))),
+            }
+            // wait cancels the derived context, error or not.
+            assert_eq!(ctx.err(), Some(ContextError::Canceled));
+        }
+    });
+}
+
+#[test]
+fn first_error_cancels_the_others_before_wait() {
+    let res = gort::run(async {
+        let (g, ctx) = Group::<String>::with_context(&Context::background());
+        let cancelled = Arc::new(AtomicUsize::new(0));
+        for _ in 0..10 {
+            let (ctx, cancelled) = (ctx.clone(), cancelled.clone());
+            g.go(async move {
+                until_done(&ctx).await;
+                cancelled.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .await;
+        }
+        g.go(async { Err("first".to_string()) }).await;
+        let res = g.wait().await;
+        assert_eq!(cancelled.load(Ordering::SeqCst), 10);
+        res
+    });
+    assert_eq!(res, Err("first".to_string()));
+}
+
+#[test]
+fn only_the_first_error_is_kept() {
+    let res = gort::run(async {
+        let (g, ctx) = Group::<usize>::with_context(&Context::background());
+        g.go(async { Err(1) }).await;
+        until_done(&ctx).await;
+        for i in 2..10 {
+            g.go(async move { Err(i) }).await;
+        }
+        g.wait().await
+    });
+    assert_eq!(res, Err(1));
+}
+
+#[test]
+fn limit_bounds_the_running_tasks() {
+    // Go's TestGoLimit.
+    const LIMIT: usize = 3;
+    let g = Group::<()>::new();
+    g.set_limit(Some(LIMIT));
+    let active = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    gort::run(async {
+        for _ in 0..100 {
+            let (active, max) = (active.clone(), max.clone());
+            g.go(async move {
+                let n = active.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(n, Ordering::SeqCst);
+                gort::time::sleep(Duration::from_micros(100)).await;
+                active.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .await;
+        }
+        g.wait().await.unwrap();
+    });
+    let max = max.load(Ordering::SeqCst);
+    assert!((1..=LIMIT).contains(&max), "{max} ran at once");
+}
+
+#[test]
+fn try_go_respects_the_limit() {
+    // Go's TestTryGo.
+    let g = Group::<&str>::new();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+    g.set_limit(Some(2));
+    for _ in 0..2 {
+        let rx = release_rx.clone();
+        assert!(g.try_go(async move {
+            gort::blocking(|| rx.lock().unwrap().recv().unwrap());
+            Ok(())
+        }));
+    }
+    assert!(!g.try_go(async { Ok(()) }), "both slots are taken");
+    release_tx.send(()).unwrap();
+    release_tx.send(()).unwrap();
+    assert_eq!(g.wait_blocking(), Ok(()));
+    assert!(g.try_go(async { Err("late") }));
+    assert_eq!(g.wait_blocking(), Err("late"));
+
+    g.set_limit(None);
+    for _ in 0..100 {
+        assert!(g.try_go(async { Ok(()) }));
+    }
+    assert_eq!(g.wait_blocking(), Ok(()));
+
+    g.set_limit(Some(0));
+    assert!(!g.try_go(async { Ok(()) }), "a limit of 0 admits nobody");
+}
+
+#[test]
+fn set_limit_while_tasks_run_panics() {
+    let g = Group::<()>::new();
+    g.set_limit(Some(1));
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    assert!(g.try_go(async move {
+        gort::blocking(|| rx.recv().unwrap());
+        Ok(())
+    }));
+    let g2 = g.clone();
+    let err = std::thread::spawn(move || g2.set_limit(Some(5)))
+        .join()
+        .unwrap_err();
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        msg.starts_with("errgroup: modify limit while 1 goroutines"),
+        "{msg}"
+    );
+    tx.send(()).unwrap();
+    g.wait_blocking().unwrap();
+}
+
+#[test]
+fn a_task_panic_resurfaces_from_wait_with_its_payload() {
+    let (g, ctx) = Group::<&str>::with_context(&Context::background());
+    assert!(g.try_go(async { Err("an error") }));
+    assert!(g.try_go(async { std::panic::panic_any(42u32) }));
+    let payload =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.wait_blocking())).unwrap_err();
+    assert_eq!(payload.downcast_ref::<u32>(), Some(&42));
+    assert_eq!(ctx.err(), Some(ContextError::Canceled));
+}
+
+#[test]
+fn ten_thousand_tasks_with_a_limit() {
+    let n = gort::run(async {
+        let (g, ctx) = Group::<ContextError>::with_context(&Context::background());
+        g.set_limit(Some(64));
+        let done = Arc::new(AtomicUsize::new(0));
+        for _ in 0..10_000 {
+            let (ctx, done) = (ctx.clone(), done.clone());
+            g.go(async move {
+                done.fetch_add(1, Ordering::Relaxed);
+                ctx.err().map_or(Ok(()), Err)
+            })
+            .await;
+        }
+        g.wait().await.unwrap();
+        done.load(Ordering::Relaxed)
+    });
+    assert_eq!(n, 10_000);
+}
+
+#[test]
+fn a_go_dropped_while_waiting_for_a_slot_starts_nothing() {
+    use std::future::Future;
+    use std::task::{Context as TaskContext, Waker};
+    let g = Group::<()>::new();
+    g.set_limit(Some(1));
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    assert!(g.try_go(async move {
+        gort::blocking(|| rx.recv().unwrap());
+        Ok(())
+    }));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let mut queued = Box::pin(g.go(async move {
+        r.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }));
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    assert!(
+        queued.as_mut().poll(&mut cx).is_pending(),
+        "the only slot is taken"
+    );
+    drop(queued);
+    tx.send(()).unwrap();
+    assert_eq!(g.wait_blocking(), Ok(()));
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    // The slot came back: the group admits a task again.
+    assert!(g.try_go(async { Ok(()) }));
+    assert_eq!(g.wait_blocking(), Ok(()));
+}
+
+#[test]
+fn handles_are_send_sync_and_clone() {
+    fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+    assert_send_sync_clone::<Group<String>>();
+    assert_send_sync_clone::<gort::sync::WaitGroup>();
+    assert_send_sync_clone::<gort::semaphore::Weighted>();
+    assert_send_sync_clone::<Context>();
+    assert_send_sync_clone::<gort::context::CancelFunc>();
+    assert_send_sync_clone::<gort::context::CancelCauseFunc>();
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<gort::context::AfterFunc>();
+    assert_send_sync::<gort::semaphore::Permit>();
+}

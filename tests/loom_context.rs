@@ -1,0 +1,78 @@
+#![cfg(gort_loom)]
+//! loom models of the context tree's cancel propagation: cancel racing with
+//! derive, with a child's own cancel and drop, and the err/cause publication.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_context`
+
+use gort::context::{Context, ContextError};
+use loom::thread;
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    // LOOM_MAX_PREEMPTIONS wins when set; 3 keeps each model well under a minute.
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = builder.preemption_bound.or(Some(3));
+    builder.check(f);
+}
+
+#[test]
+fn cancel_racing_with_derive() {
+    model(|| {
+        let (parent, cancel) = Context::background().with_cancel();
+        let p = parent.clone();
+        let t = thread::spawn(move || p.with_cancel());
+        cancel.cancel();
+        let (child, _cancel_child) = t.join().unwrap();
+        // Registered before the cancel and reached by it, or derived after it
+        // and cancelled at birth: never missed.
+        assert_eq!(child.err(), Some(ContextError::Canceled));
+        assert_eq!(parent.registered_entries(), 0);
+    });
+}
+
+#[test]
+fn parent_cancel_racing_with_child_cancel_and_drop() {
+    model(|| {
+        let (parent, cancel) = Context::background().with_cancel();
+        let (child, cancel_child) = parent.with_cancel();
+        let (grandchild, _g) = child.with_cancel();
+        let t = thread::spawn(move || {
+            cancel_child.cancel();
+            drop(child);
+        });
+        cancel.cancel();
+        t.join().unwrap();
+        assert_eq!(grandchild.err(), Some(ContextError::Canceled));
+        assert_eq!(parent.registered_entries(), 0);
+    });
+}
+
+#[test]
+fn drop_racing_with_parent_cancel_unlinks_exactly_once() {
+    model(|| {
+        let (parent, cancel) = Context::background().with_cancel();
+        let (a, ca) = parent.with_cancel();
+        let (b, _cb) = parent.with_cancel();
+        let t = thread::spawn(move || drop((a, ca)));
+        cancel.cancel();
+        t.join().unwrap();
+        // `b`'s slot was never removed by `a`'s unlink.
+        assert_eq!(b.err(), Some(ContextError::Canceled));
+        assert_eq!(parent.registered_entries(), 0);
+    });
+}
+
+#[test]
+fn err_and_cause_are_published_together() {
+    model(|| {
+        let (ctx, cancel) = Context::background().with_cancel_cause();
+        let (child, _c) = ctx.with_cancel();
+        let reader = thread::spawn(move || {
+            if let Some(err) = child.err() {
+                assert_eq!(err, ContextError::Canceled);
+                assert!(child.cause().is_some());
+            }
+        });
+        cancel.cancel(None);
+        reader.join().unwrap();
+    });
+}

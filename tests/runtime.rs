@@ -1,0 +1,415 @@
+//! The scheduler under load and misuse: every task runs, wakes from foreign
+//! threads arrive, aborts and panics are contained, a dropped runtime drops
+//! every unfinished task.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use gort::{JoinError, JoinHandle, Runtime};
+use parking_lot::Mutex;
+
+fn rt(procs: usize) -> Runtime {
+    Runtime::builder().procs(procs).build().unwrap()
+}
+
+/// A future that is woken only from outside: `Gate::open` wakes it.
+#[derive(Clone, Default)]
+struct Gate(Arc<(AtomicBool, Mutex<Option<Waker>>)>);
+
+impl Gate {
+    fn open(&self) {
+        self.0.0.store(true, Ordering::SeqCst);
+        if let Some(w) = self.0.1.lock().take() {
+            w.wake();
+        }
+    }
+
+    fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+        let gate = self.clone();
+        std::future::poll_fn(move |cx| {
+            if gate.0.0.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            *gate.0.1.lock() = Some(cx.waker().clone());
+            if gate.0.0.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// Counts how many of its values have been dropped.
+struct DropCounter(Arc<AtomicUsize>);
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_million_tiny_tasks_all_complete() {
+    let rt = rt(2);
+    let done = Arc::new(AtomicUsize::new(0));
+    let d = done.clone();
+    rt.block_on(async move {
+        gort::go(async move {
+            let mut handles = Vec::with_capacity(1000);
+            for _ in 0..1000 {
+                let d = d.clone();
+                handles.push(gort::go(async move {
+                    let inner: Vec<_> = (0..1000)
+                        .map(|_| {
+                            let d = d.clone();
+                            gort::go(async move {
+                                d.fetch_add(1, Ordering::Relaxed);
+                            })
+                        })
+                        .collect();
+                    for h in inner {
+                        h.await.unwrap();
+                    }
+                }));
+            }
+            for h in handles {
+                h.await.unwrap();
+            }
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(done.load(Ordering::SeqCst), 1_000_000);
+    assert_eq!(rt.num_goroutines(), 0);
+}
+
+#[test]
+fn tasks_woken_from_eight_foreign_threads() {
+    let rt = rt(2);
+    let per_thread = 2000;
+    let gates: Vec<Vec<Gate>> = (0..8)
+        .map(|_| (0..per_thread).map(|_| Gate::default()).collect())
+        .collect();
+    let handles: Vec<JoinHandle<()>> = gates.iter().flatten().map(|g| rt.go(g.wait())).collect();
+    std::thread::scope(|s| {
+        for thread_gates in &gates {
+            s.spawn(move || {
+                for g in thread_gates {
+                    g.open();
+                }
+            });
+        }
+    });
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn chains_ten_thousand_deep() {
+    // Each task spawns the next and finishes; the last one reports.
+    fn link(n: usize, done: Arc<Gate>) {
+        if n == 0 {
+            done.open();
+        } else {
+            drop(gort::go(async move { link(n - 1, done) }));
+        }
+    }
+    let rt = rt(2);
+    let done = Arc::new(Gate::default());
+    let d = done.clone();
+    rt.block_on(async move {
+        link(10_000, d);
+        done.wait().await;
+    });
+    // Recursive awaiting: each task awaits the one it spawned.
+    fn nested(n: u32) -> JoinHandle<u32> {
+        gort::go(async move {
+            if n == 0 {
+                0
+            } else {
+                nested(n - 1).await.unwrap() + 1
+            }
+        })
+    }
+    assert_eq!(rt.block_on(async { nested(10_000).await.unwrap() }), 10_000);
+}
+
+#[test]
+fn abort_at_random_points() {
+    let rt = rt(2);
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for i in 0..2000u64 {
+        let guard = DropCounter(dropped.clone());
+        let h = rt.go(async move {
+            let _guard = guard;
+            for _ in 0..(i % 7) {
+                gort::yield_now().await;
+            }
+            if i % 3 == 0 {
+                std::future::pending::<()>().await;
+            }
+            i
+        });
+        // Every task that waits forever is aborted, and half of the others.
+        if i % 2 == 0 || i % 3 == 0 {
+            h.abort();
+        }
+        handles.push((i, h));
+    }
+    for (i, h) in handles {
+        match h.join() {
+            Ok(v) => assert_eq!(v, i),
+            Err(e) => assert!(e.is_aborted(), "task {i}: {e:?}"),
+        }
+    }
+    drop(rt);
+    assert_eq!(dropped.load(Ordering::SeqCst), 2000);
+}
+
+#[test]
+fn abort_before_run_and_after_finish() {
+    let rt = rt(1);
+    // A task that finished keeps its output.
+    let h = rt.go(async { 5 });
+    while !h.is_finished() {
+        std::thread::yield_now();
+    }
+    h.abort();
+    assert_eq!(h.join().unwrap(), 5);
+    // Aborted before it ever ran: the P is busy with a task that waits on a gate.
+    let gate = Gate::default();
+    let g = gate.clone();
+    let blocker = rt.go(async move {
+        // Occupy the only P without yielding until the gate opens.
+        while !g.0.0.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
+    });
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    let h = rt.go(async move { r.store(true, Ordering::SeqCst) });
+    h.abort();
+    gate.open();
+    blocker.join().unwrap();
+    assert!(matches!(h.join(), Err(JoinError::Aborted)));
+    assert!(!ran.load(Ordering::SeqCst));
+}
+
+#[test]
+fn two_busy_tasks_on_one_proc_both_progress() {
+    let rt = rt(1);
+    let a = Arc::new(AtomicUsize::new(0));
+    let b = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let spin = |mine: Arc<AtomicUsize>, stop: Arc<AtomicBool>| async move {
+        while !stop.load(Ordering::Relaxed) {
+            mine.fetch_add(1, Ordering::Relaxed);
+            gort::yield_now().await;
+        }
+    };
+    let ha = rt.go(spin(a.clone(), stop.clone()));
+    let hb = rt.go(spin(b.clone(), stop.clone()));
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, Ordering::Relaxed);
+    ha.join().unwrap();
+    hb.join().unwrap();
+    let (a, b) = (a.load(Ordering::Relaxed), b.load(Ordering::Relaxed));
+    assert!(a > 100 && b > 100, "both must run: a={a} b={b}");
+    assert!(
+        a.abs_diff(b) <= a.max(b) / 2,
+        "yielding alternates: a={a} b={b}"
+    );
+}
+
+#[test]
+fn a_panicking_task_is_contained() {
+    let rt = rt(2);
+    let h = rt.go(async { panic!("boom") });
+    match h.join() {
+        Err(JoinError::Panicked(payload)) => {
+            assert_eq!(*payload.downcast_ref::<&str>().unwrap(), "boom");
+        }
+        other => panic!("expected a panic, got {other:?}"),
+    }
+    // Workers and runtime carry on.
+    let hs: Vec<_> = (0..100).map(|i| rt.go(async move { i })).collect();
+    let sum: i32 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(sum, 4950);
+}
+
+#[test]
+fn block_on_inside_a_task_panics_clearly() {
+    let rt = Arc::new(rt(1));
+    let inner = rt.clone();
+    let h = rt.go(async move { inner.block_on(async {}) });
+    let Err(JoinError::Panicked(payload)) = h.join() else {
+        panic!("block_on inside a task must panic");
+    };
+    let msg = payload.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(msg.contains("cannot block a worker thread"), "{msg}");
+}
+
+#[test]
+fn dropping_a_runtime_drops_every_unfinished_task() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let rt = rt(2);
+    let gate = Gate::default();
+    let mut handles = Vec::new();
+    for i in 0..1000 {
+        let guard = DropCounter(dropped.clone());
+        let g = gate.clone();
+        handles.push(rt.go(async move {
+            let _guard = guard;
+            if i % 2 == 0 {
+                g.wait().await; // parked, reachable only through the gate's waker
+            } else {
+                loop {
+                    gort::yield_now().await; // runnable forever
+                }
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    drop(rt);
+    assert_eq!(dropped.load(Ordering::SeqCst), 1000);
+    for h in handles {
+        assert!(matches!(h.join(), Err(JoinError::Aborted)));
+    }
+    gate.open(); // a late wake of a dropped runtime's task does nothing
+}
+
+#[test]
+fn a_task_holding_its_own_wake_source_does_not_leak() {
+    // The task's future owns the only handle to the gate whose waker refers
+    // back to the task: a cycle that only the runtime's registry can break.
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let rt = rt(1);
+    let guard = DropCounter(dropped.clone());
+    let h = rt.go(async move {
+        let _guard = guard;
+        let gate = Gate::default();
+        gate.wait().await;
+    });
+    std::thread::sleep(Duration::from_millis(10));
+    drop(rt);
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert!(h.join().unwrap_err().is_aborted());
+}
+
+#[test]
+fn num_goroutines_counts_unfinished_tasks() {
+    let rt = rt(2);
+    let gate = Gate::default();
+    let hs: Vec<_> = (0..10).map(|_| rt.go(gate.wait())).collect();
+    assert_eq!(rt.num_goroutines(), 10);
+    gate.open();
+    for h in hs {
+        h.join().unwrap();
+    }
+    assert_eq!(rt.num_goroutines(), 0);
+}
+
+#[test]
+#[allow(clippy::async_yields_async)] // the handle is joined outside on purpose
+fn go_inside_block_on_spawns_on_that_runtime() {
+    let rt = rt(3);
+    let gate = Gate::default();
+    let g = gate.clone();
+    let h = rt.block_on(async move { gort::go(g.wait()) }); // spawned inside, joined outside
+    assert_eq!(rt.num_goroutines(), 1);
+    gate.open();
+    h.join().unwrap();
+    assert_eq!(rt.procs(), 3);
+}
+
+#[test]
+fn run_from_several_threads_at_once() {
+    let sums: Vec<u64> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4u64)
+            .map(|t| {
+                s.spawn(move || {
+                    gort::run(async move {
+                        let hs: Vec<_> = (0..100).map(|i| gort::go(async move { i * t })).collect();
+                        let mut sum = 0;
+                        for h in hs {
+                            sum += h.await.unwrap();
+                        }
+                        sum
+                    })
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(sums, vec![0, 4950, 9900, 14850]);
+}
+
+#[test]
+fn spawn_blocking_runs_off_the_workers() {
+    let rt = rt(1);
+    let out = rt.block_on(async {
+        // Two blocking calls that each wait for the other: they need two threads.
+        let (a, b) = (Gate::default(), Gate::default());
+        let (a2, b2) = (a.clone(), b.clone());
+        let h1 = gort::spawn_blocking(move || {
+            a2.open();
+            while !b2.0.0.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            1
+        });
+        let h2 = gort::spawn_blocking(move || {
+            b.open();
+            while !a.0.0.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            2
+        });
+        h1.await.unwrap() + h2.await.unwrap()
+    });
+    assert_eq!(out, 3);
+    let r = rt.block_on(async { gort::spawn_blocking(|| panic!("blocking boom")).await });
+    assert!(r.unwrap_err().is_panic());
+}
+
+#[test]
+fn blocking_runs_on_the_calling_thread() {
+    let rt = rt(2);
+    let v = rt.block_on(async {
+        gort::go(async {
+            let me = std::thread::current().id();
+            gort::blocking(move || std::thread::current().id() == me)
+        })
+        .await
+        .unwrap()
+    });
+    assert!(v);
+}
+
+#[test]
+fn join_handles_work_in_foreign_executors() {
+    // A JoinHandle polled by a plain thread's own loop with its own waker.
+    let rt = rt(2);
+    let mut h = rt.go(async {
+        gort::time::sleep(Duration::from_millis(5)).await;
+        7
+    });
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    let start = Instant::now();
+    loop {
+        if let Poll::Ready(v) = Pin::new(&mut h).poll(&mut cx) {
+            assert_eq!(v.unwrap(), 7);
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "never finished");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
