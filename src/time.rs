@@ -30,8 +30,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
 use crate::chan::{self, Receiver, Sender, TrySendError};
-use crate::loom::{Arc, Mutex};
 use crate::runtime::timer::{self, TimerKey};
 
 /// Waits until `d` has passed. Go's `time.Sleep`.

@@ -75,10 +75,6 @@ use self::hchan::{Chan, TryRecv, TrySend};
 use crate::loom::Arc;
 use crate::loom::atomic::Ordering;
 
-#[cfg(gort_loom)]
-#[doc(hidden)]
-pub use self::waiter::{Commit, Selector, WaitQueue, Waiter};
-
 /// A channel holding at most `cap` values; `cap == 0` is [`unbuffered`].
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan::new(cap, 1));

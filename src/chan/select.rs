@@ -43,7 +43,6 @@
 //! party always finishes the transfer alone.
 
 use std::any::Any;
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -756,6 +755,11 @@ impl PollOrder {
         }
     }
 
+    /// Under loom the order is fixed: a model must run the same way every time.
+    #[cfg(gort_loom)]
+    fn shuffle(&mut self) {}
+
+    #[cfg(not(gort_loom))]
     fn shuffle(&mut self) {
         let n = self.n;
         let slice = if n > INLINE {
@@ -770,7 +774,9 @@ impl PollOrder {
 }
 
 /// A random number in `0..n` from a per-thread xorshift generator.
+#[cfg(not(gort_loom))]
 fn random_below(n: usize) -> usize {
+    use std::cell::Cell;
     thread_local! {
         static STATE: Cell<u64> = Cell::new({
             use std::hash::{BuildHasher, RandomState};
