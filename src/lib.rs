@@ -20,8 +20,8 @@ pub mod time;
 
 pub use chan::{Select, Selected};
 pub use runtime::{
-    Builder, JoinError, JoinHandle, Runtime, blocking, go, num_goroutines, run, spawn_blocking,
-    yield_now,
+    Builder, JoinError, JoinHandle, Metrics, Runtime, blocking, go, num_goroutines, run,
+    spawn_blocking, yield_now,
 };
 
 /// Hooks for gort's own tests; not part of the API.

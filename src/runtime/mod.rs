@@ -36,6 +36,7 @@ mod machine;
 pub(crate) mod queue;
 mod registry;
 pub(crate) mod scheduler;
+mod sysmon;
 pub(crate) mod task;
 pub(crate) mod timer;
 
@@ -47,6 +48,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
+use std::time::Duration;
 
 pub use task::{JoinError, JoinHandle};
 
@@ -59,6 +61,12 @@ pub(crate) struct Config {
     pub(crate) procs: usize,
     pub(crate) thread_name: String,
     pub(crate) stack_size: Option<usize>,
+    /// Spare Ps sysmon may swap in for blocked ones: the cap on extra Ms.
+    pub(crate) max_blocked: usize,
+    /// Report undeclared blocking polls on stderr.
+    pub(crate) report_blocking: bool,
+    /// `GORT_SCHEDTRACE`: print a scheduler trace line this often.
+    pub(crate) schedtrace: Option<Duration>,
 }
 
 thread_local! {
@@ -108,6 +116,7 @@ fn default_runtime() -> &'static Runtime {
 /// ```
 pub struct Runtime {
     shared: Arc<Shared>,
+    sysmon: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -125,6 +134,8 @@ pub struct Builder {
     procs: Option<usize>,
     thread_name: String,
     stack_size: Option<usize>,
+    max_blocked: usize,
+    report_blocking: bool,
 }
 
 impl Default for Builder {
@@ -133,6 +144,8 @@ impl Default for Builder {
             procs: None,
             thread_name: "gort-worker".into(),
             stack_size: None,
+            max_blocked: 64,
+            report_blocking: true,
         }
     }
 }
@@ -158,19 +171,54 @@ impl Builder {
         self
     }
 
-    /// Creates the runtime. Threads start on demand, when work arrives.
+    /// How many Ps sysmon may hand off at once, i.e. how many threads may be
+    /// blocked (in `blocking` or in a poll that does not yield) beyond
+    /// `procs` while their neighbours keep running. Default 64; 0 turns the
+    /// hand-off off.
+    pub fn max_blocked(mut self, n: usize) -> Builder {
+        self.max_blocked = n;
+        self
+    }
+
+    /// Whether sysmon reports, once per spawn location, a task whose poll
+    /// blocked its thread for 10 ms without `gort::blocking`. Default on.
+    pub fn report_blocking(mut self, on: bool) -> Builder {
+        self.report_blocking = on;
+        self
+    }
+
+    /// Creates the runtime and its sysmon thread. Worker threads start on
+    /// demand, when work arrives.
     pub fn build(self) -> std::io::Result<Runtime> {
         let procs = match self.procs {
             Some(n) => n,
             None => default_procs()?,
         };
-        Ok(Runtime {
-            shared: Shared::new(Config {
-                procs,
-                thread_name: self.thread_name,
-                stack_size: self.stack_size,
-            }),
-        })
+        let shared = Shared::new(Config {
+            procs,
+            thread_name: self.thread_name,
+            stack_size: self.stack_size,
+            max_blocked: self.max_blocked,
+            report_blocking: self.report_blocking,
+            schedtrace: schedtrace_from_env()?,
+        });
+        let sysmon = Some(sysmon::start(&shared));
+        Ok(Runtime { shared, sysmon })
+    }
+}
+
+/// `GORT_SCHEDTRACE=<ms>`: a trace line to stderr every that many ms.
+fn schedtrace_from_env() -> std::io::Result<Option<Duration>> {
+    match std::env::var("GORT_SCHEDTRACE") {
+        Err(_) => Ok(None),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(0) => Ok(None),
+            Ok(ms) => Ok(Some(Duration::from_millis(ms))),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("gort: GORT_SCHEDTRACE={v:?} is not a number of milliseconds"),
+            )),
+        },
     }
 }
 
@@ -226,12 +274,49 @@ impl Runtime {
     pub fn num_goroutines(&self) -> usize {
         self.shared.live_tasks()
     }
+
+    /// Scheduler event counters since the runtime was built.
+    pub fn metrics(&self) -> Metrics {
+        let m = &self.shared.metrics;
+        let spawned = m.spawned.load(Ordering::Relaxed);
+        let live = self.shared.live_tasks() as u64;
+        Metrics {
+            spawned,
+            completed: spawned.saturating_sub(live),
+            steals: m.steals.load(Ordering::Relaxed),
+            parks: m.parks.load(Ordering::Relaxed),
+            global_queue_pushes: m.global_pushes.load(Ordering::Relaxed),
+            sysmon_handoffs: m.handoffs.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counters of scheduler events, from [`Runtime::metrics`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Tasks spawned (including `spawn_blocking`).
+    pub spawned: u64,
+    /// Tasks finished (returned, panicked or aborted).
+    pub completed: u64,
+    /// Successful steals from another P's queue.
+    pub steals: u64,
+    /// Times an M parked for lack of work.
+    pub parks: u64,
+    /// Tasks pushed to the global queue from outside the workers.
+    pub global_queue_pushes: u64,
+    /// Ps that sysmon handed to another M because their M was blocked.
+    pub sysmon_handoffs: u64,
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
         let shared = &self.shared;
         shared.shutdown.store(true, Ordering::SeqCst);
+        shared.stop_sysmon();
+        if let Some(sysmon) = self.sysmon.take() {
+            let _ = sysmon.join();
+        }
         let threads = {
             let mut idle = shared.idle.lock();
             for m in idle.ms.drain(..) {
@@ -346,12 +431,24 @@ where
     handle
 }
 
-/// Go's `entersyscall`/`exitsyscall` around `f`: runs `f` on this thread.
+/// Go's `entersyscall`/`exitsyscall` around `f`: runs `f` on this thread,
+/// with no thread hop. If `f` takes longer than sysmon's period while other
+/// tasks wait, sysmon hands this thread's P to another thread, so blocking
+/// delays only this task; the task then yields at its next gort operation and
+/// this thread goes idle. The fast path is two compare-and-swaps.
 ///
-/// For now this is a plain call: the monitor that hands this thread's P to
-/// another M while `f` blocks is not built yet, so a long `f` delays the other
-/// tasks of this P. Use [`spawn_blocking`] for calls known to block long.
+/// Outside a gort task it is a plain call of `f`.
+///
+/// ```
+/// let n = gort::run(async {
+///     gort::go(async { gort::blocking(|| std::fs::read_dir(".").map(|d| d.count())) })
+///         .await
+///         .unwrap()
+/// });
+/// assert!(n.unwrap() > 0);
+/// ```
 pub fn blocking<F: FnOnce() -> R, R>(f: F) -> R {
+    let _syscall = machine::Syscall::enter();
     f()
 }
 
