@@ -16,6 +16,7 @@ pub mod runtime;
 mod select;
 pub mod semaphore;
 pub mod sync;
+pub mod testing;
 pub mod time;
 
 pub use chan::{Select, Selected};

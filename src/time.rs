@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use crate::chan::{self, Receiver, Sender, TrySendError};
 use crate::loom::{Arc, Mutex};
 use crate::runtime::timer::{self, TimerKey};
+use crate::runtime::wait::{WaitReason, parked_on};
 
 /// Waits until `d` has passed. Go's `time.Sleep`.
 pub fn sleep(d: Duration) -> Sleep {
@@ -94,6 +95,7 @@ impl Future for Sleep {
             let key = timer::call_at(this.deadline, move || fire.wake());
             this.armed = Some((key, waker));
         }
+        parked_on(WaitReason::Sleep);
         Poll::Pending
     }
 }

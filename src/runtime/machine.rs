@@ -16,6 +16,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use super::coop;
+use super::deadlock::GortThread;
 use super::scheduler::{P_RUNNING, P_SYSCALL, Shared};
 use super::task::{RunOutcome, TaskRef};
 
@@ -143,6 +144,7 @@ impl Machine {
 
 /// The body of every M thread.
 fn mstart(shared: Arc<Shared>, p: usize, spinning: bool) {
+    let _counted = GortThread::enter();
     let w = Worker {
         shared: shared.clone(),
         machine: Arc::new(Machine::default()),

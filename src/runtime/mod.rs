@@ -31,6 +31,8 @@
 
 mod blocking_pool;
 pub(crate) mod coop;
+pub(crate) mod deadlock;
+mod dump;
 pub(crate) mod idle;
 mod machine;
 pub(crate) mod queue;
@@ -39,6 +41,7 @@ pub(crate) mod scheduler;
 mod sysmon;
 pub(crate) mod task;
 pub(crate) mod timer;
+pub(crate) mod wait;
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -91,6 +94,11 @@ pub(crate) fn enter<R>(shared: Arc<Shared>, f: impl FnOnce() -> R) -> R {
 fn current_shared() -> Option<Arc<Shared>> {
     Worker::with_current(|w| w.map(|w| w.shared.clone()))
         .or_else(|| ENTERED.with(|e| e.borrow().clone()))
+}
+
+/// True when called from inside a gort task (on one of its Ms).
+pub(crate) fn in_task() -> bool {
+    Worker::with_current(|w| w.is_some())
 }
 
 /// The runtime `go` uses on this thread: the current one, else the default.
@@ -202,6 +210,7 @@ impl Builder {
             report_blocking: self.report_blocking,
             schedtrace: schedtrace_from_env()?,
         });
+        deadlock::register_runtime(&shared);
         let sysmon = Some(sysmon::start(&shared));
         Ok(Runtime { shared, sysmon })
     }
@@ -251,8 +260,19 @@ impl Runtime {
     ///
     /// # Panics
     /// When called from inside a gort task: that would block a worker thread.
+    ///
+    /// If `f` and every task of the runtime end up waiting on gort primitives
+    /// with nothing left that could wake them, this panics with Go's "fatal
+    /// error: all goroutines are asleep - deadlock!" and a goroutine dump
+    /// instead of hanging (see `runtime/deadlock.rs` for what it can see).
     pub fn block_on<F: Future>(&self, f: F) -> F::Output {
-        enter(self.shared.clone(), || block_on_here(f))
+        enter(self.shared.clone(), || block_on_here(f, Some(&self.shared)))
+    }
+
+    /// Go's goroutine dump of this runtime: every live task with its id,
+    /// spawn location, state, and what it waits on and for how long.
+    pub fn dump(&self) -> String {
+        dump::render(&self.shared)
     }
 
     /// Spawns a task on this runtime (see [`go`]).
@@ -351,8 +371,8 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let (task, handle) = task::new_task(f, shared.clone(), at);
-    shared.task_spawned();
+    let id = shared.task_spawned();
+    let (task, handle) = task::new_task(f, shared.clone(), at, id);
     if let Some(task) = Worker::try_schedule_local(task) {
         shared.schedule_remote(task);
     }
@@ -425,8 +445,8 @@ where
         let f = f.take().expect("gort: a blocking task was polled twice");
         Poll::Ready(f())
     });
-    let (task, handle) = task::new_task(once, shared.clone(), Location::caller());
-    shared.task_spawned();
+    let id = shared.task_spawned();
+    let (task, handle) = task::new_task(once, shared.clone(), Location::caller(), id);
     shared.blocking.submit(&shared, task);
     handle
 }
@@ -470,8 +490,27 @@ impl Wake for ThreadWaker {
     }
 }
 
-/// Polls `f` on this thread, parking between polls.
-pub(crate) fn block_on_here<F: Future>(f: F) -> F::Output {
+/// Go's goroutine dump of the current runtime (the default one outside any):
+/// every live task with its id, spawn location, state, and what it waits on.
+///
+/// ```
+/// use std::time::Duration;
+/// let wg = gort::sync::WaitGroup::new();
+/// wg.add(1);
+/// let w = wg.clone();
+/// let h = gort::go(async move { w.wait().await });
+/// std::thread::sleep(Duration::from_millis(50));
+/// assert!(gort::runtime::dump().contains("[WaitGroup wait"));
+/// wg.done();
+/// h.join().unwrap();
+/// ```
+pub fn dump() -> String {
+    dump::render(&shared_for_spawn())
+}
+
+/// Polls `f` on this thread, parking between polls. With `detect`, looks for
+/// a deadlock of that runtime while waiting.
+pub(crate) fn block_on_here<F: Future>(f: F, detect: Option<&Arc<Shared>>) -> F::Output {
     if Worker::with_current(|w| w.is_some()) {
         panic!(
             "gort: cannot block a worker thread inside a gort task \
@@ -486,11 +525,22 @@ pub(crate) fn block_on_here<F: Future>(f: F) -> F::Output {
     let mut cx = Context::from_waker(&waker);
     let mut f = pin!(f);
     loop {
-        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+        let (polled, reason) = wait::recording(|| f.as_mut().poll(&mut cx));
+        if let Poll::Ready(out) = polled {
             return out;
         }
+        let mut last_look = None;
         while !park.notified.swap(false, Ordering::Acquire) {
-            std::thread::park();
+            let Some(shared) = detect else {
+                std::thread::park();
+                continue;
+            };
+            std::thread::park_timeout(deadlock::CHECK_EVERY);
+            let look = deadlock::looks_deadlocked(shared, reason);
+            if look.is_some() && look == last_look {
+                deadlock::report(shared);
+            }
+            last_look = look;
         }
     }
 }

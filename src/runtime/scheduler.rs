@@ -265,9 +265,10 @@ impl Shared {
         self.live.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn task_spawned(&self) {
+    /// Counts a new task; returns its id (Go's goroutine id, from 1).
+    pub(crate) fn task_spawned(&self) -> u32 {
         self.live.fetch_add(1, Ordering::Relaxed);
-        self.metrics.spawned.fetch_add(1, Ordering::Relaxed);
+        self.metrics.spawned.fetch_add(1, Ordering::Relaxed) as u32 + 1
     }
 
     pub(crate) fn task_finished(&self) {
@@ -341,11 +342,8 @@ impl Shared {
                 return None;
             }
             let Some(p) = w.p() else {
-                // Take an idle P if there is one, else park until handed one.
-                match self.pidleget() {
-                    Some(p) => w.set_p(Some(p)),
-                    None => Machine::stop(self, w)?,
-                }
+                // Park until some M hands us a P.
+                Machine::stop(self, w)?;
                 continue;
             };
             if let Some(task) = self.local_or_global(w, p) {
@@ -537,6 +535,30 @@ impl Shared {
             self.global.push_batch(left);
             self.wakep();
         }
+        // Go's exitsyscall: carry on with any idle P rather than park.
+        if let Some(p) = self.pidleget() {
+            w.set_p(Some(p));
+        }
+    }
+
+    /// No P runs or holds work, none is in `blocking` or retired, and the
+    /// blocking pool is idle.
+    pub(crate) fn is_quiescent(&self) -> bool {
+        self.counts.idle_ps() == self.procs()
+            && self
+                .slots()
+                .iter()
+                .all(|pp| matches!(pp.status.load(Ordering::SeqCst), P_IDLE | P_SPARE))
+            && !self.has_queued_work()
+            && self.blocking.is_idle()
+    }
+
+    /// Sum of every P's schedule tick: moves whenever anything runs.
+    pub(crate) fn total_ticks(&self) -> u64 {
+        self.slots()
+            .iter()
+            .map(|pp| u64::from(pp.tick.load(Ordering::SeqCst)))
+            .sum()
     }
 
     pub(crate) fn has_global_work(&self) -> bool {

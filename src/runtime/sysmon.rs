@@ -47,6 +47,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::deadlock::GortThread;
 use super::scheduler::{P_RUNNING, P_SYSCALL, Shared};
 
 const MIN_PERIOD: Duration = Duration::from_micros(20);
@@ -68,7 +69,10 @@ pub(crate) fn start(shared: &Arc<Shared>) -> std::thread::JoinHandle<()> {
     let shared = shared.clone();
     std::thread::Builder::new()
         .name(format!("{}-sysmon", shared.config.thread_name))
-        .spawn(move || Sysmon::new().run(&shared))
+        .spawn(move || {
+            let _counted = GortThread::enter();
+            Sysmon::new().run(&shared)
+        })
         .expect("gort: failed to start sysmon")
 }
 
