@@ -144,6 +144,7 @@ pub struct Builder {
     stack_size: Option<usize>,
     max_blocked: usize,
     report_blocking: bool,
+    sysmon: bool,
 }
 
 impl Default for Builder {
@@ -154,6 +155,7 @@ impl Default for Builder {
             stack_size: None,
             max_blocked: 64,
             report_blocking: true,
+            sysmon: true,
         }
     }
 }
@@ -195,6 +197,14 @@ impl Builder {
         self
     }
 
+    /// Runs without the sysmon thread (no blocking hand-off, no schedtrace):
+    /// only for measuring what sysmon costs.
+    #[doc(hidden)]
+    pub fn without_sysmon(mut self) -> Builder {
+        self.sysmon = false;
+        self
+    }
+
     /// Creates the runtime and its sysmon thread. Worker threads start on
     /// demand, when work arrives.
     pub fn build(self) -> std::io::Result<Runtime> {
@@ -211,7 +221,7 @@ impl Builder {
             schedtrace: schedtrace_from_env()?,
         });
         deadlock::register_runtime(&shared);
-        let sysmon = Some(sysmon::start(&shared));
+        let sysmon = self.sysmon.then(|| sysmon::start(&shared));
         Ok(Runtime { shared, sysmon })
     }
 }
