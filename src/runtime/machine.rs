@@ -164,6 +164,7 @@ fn mstart(shared: Arc<Shared>, p: usize, spinning: bool) {
             Ordering::Relaxed,
         );
         let outcome = task.run();
+        pp.running_at.store(ptr::null_mut(), Ordering::Relaxed);
         if pp.is_retired() {
             // sysmon gave our P's place away while we were blocked.
             shared.release_retired(&w, p);

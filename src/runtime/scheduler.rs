@@ -85,7 +85,8 @@ pub(crate) struct Processor {
     /// moves RUNNING or SYSCALL -> RETIRED by CAS; the rest happens under the
     /// idle lock.
     pub(crate) status: AtomicU8,
-    /// Spawn location of the task being polled, for sysmon's report.
+    /// Spawn location of the task being polled, null between polls: sysmon
+    /// blames only a P stuck inside a poll, and names its task.
     pub(crate) running_at: AtomicPtr<Location<'static>>,
 }
 

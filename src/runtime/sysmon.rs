@@ -136,9 +136,12 @@ impl Sysmon {
             }
             let status = pp.status.load(Ordering::Acquire);
             let held = now - seen.since;
+            // A P whose M is between polls (stealing, waiting for a lock of
+            // the scheduler's own) is not blocked by a task.
+            let in_poll = !pp.running_at.load(Ordering::Relaxed).is_null();
             let blocked = match status {
                 P_SYSCALL => true,
-                P_RUNNING => held >= STUCK_POLL,
+                P_RUNNING => in_poll && held >= STUCK_POLL,
                 _ => false,
             };
             if !blocked || !(pp.has_work() || shared.has_global_work()) {
