@@ -20,7 +20,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     tasks.retain(|t| t.state != TaskState::Finished);
     tasks.sort_by_key(|t| t.id);
     let live = shared.live_tasks();
-    let now_us = shared.started.elapsed().as_micros() as u64;
+    let now_us = shared.coarse_now_us();
     let mut out = String::new();
     let _ = writeln!(
         out,

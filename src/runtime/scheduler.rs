@@ -210,6 +210,9 @@ pub(crate) struct Shared {
     /// Wakes sysmon early at shutdown.
     sysmon_wake: (Mutex<()>, Condvar),
     pub(crate) started: Instant,
+    /// µs since `started`, refreshed by sysmon every round: a clock for
+    /// stamping parked tasks that costs a load, not a `clock_gettime`.
+    coarse_now: AtomicU64,
 }
 
 /// Queues a task whose state was just set to `SCHEDULED`: into the current P's
@@ -250,6 +253,7 @@ impl Shared {
             config,
             sysmon_wake: (Mutex::new(()), Condvar::new()),
             started: Instant::now(),
+            coarse_now: AtomicU64::new(0),
         })
     }
 
@@ -560,6 +564,16 @@ impl Shared {
             .iter()
             .map(|pp| u64::from(pp.tick.load(Ordering::SeqCst)))
             .sum()
+    }
+
+    pub(crate) fn coarse_now_us(&self) -> u64 {
+        self.coarse_now.load(Ordering::Relaxed)
+    }
+
+    /// Refreshes the coarse clock (sysmon, every round).
+    pub(crate) fn tick_coarse_clock(&self) {
+        let us = self.started.elapsed().as_micros() as u64;
+        self.coarse_now.store(us, Ordering::Relaxed);
     }
 
     pub(crate) fn has_global_work(&self) -> bool {

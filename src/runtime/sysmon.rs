@@ -96,6 +96,7 @@ impl Sysmon {
     fn run(mut self, shared: &Arc<Shared>) {
         let mut last_trace = Instant::now();
         while shared.sysmon_sleep(self.period) {
+            shared.tick_coarse_clock();
             if self.retake_blocked(shared) {
                 self.period = MIN_PERIOD;
                 self.quiet = 0;

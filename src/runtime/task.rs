@@ -208,7 +208,7 @@ where
 
 impl Header {
     fn record_wait(&self, reason: WaitReason) {
-        let us = self.shared.started.elapsed().as_micros() as u64 & ((1 << 56) - 1);
+        let us = self.shared.coarse_now_us() & ((1 << 56) - 1);
         self.wait
             .store((reason as u64) << 56 | us, Ordering::Relaxed);
     }
