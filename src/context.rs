@@ -86,6 +86,7 @@
 //! channel closed when the last handle is dropped: nothing can cancel that
 //! context any more, and a closed channel is what a dropped sender means.
 
+use crate::runtime::wait::{WaitReason, parked_on};
 use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
@@ -682,6 +683,7 @@ impl CancelCtx {
                 wait.slot = Some((self.clone(), slot));
             }
         }
+        parked_on(WaitReason::ContextDone);
         Poll::Pending
     }
 }

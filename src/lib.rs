@@ -16,12 +16,13 @@ pub mod runtime;
 mod select;
 pub mod semaphore;
 pub mod sync;
+pub mod testing;
 pub mod time;
 
 pub use chan::{Select, Selected};
 pub use runtime::{
-    Builder, JoinError, JoinHandle, Runtime, blocking, go, num_goroutines, run, spawn_blocking,
-    yield_now,
+    Builder, JoinError, JoinHandle, Metrics, Runtime, blocking, go, num_goroutines, run,
+    spawn_blocking, yield_now,
 };
 
 /// Hooks for gort's own tests; not part of the API.

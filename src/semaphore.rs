@@ -47,6 +47,7 @@
 //! cancellation; the lock is held for a few instructions and never across a
 //! wake.
 
+use crate::runtime::wait::{WaitReason, parked_on};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -259,6 +260,7 @@ impl Acquire<'_> {
         match state.waiters.get_mut(&ticket) {
             Some(waiter) if !cancelled => {
                 waiter.waker.clone_from(cx.waker());
+                parked_on(WaitReason::SemaphoreAcquire);
                 Poll::Pending
             }
             Some(_) => {

@@ -36,6 +36,7 @@ use parking_lot::Mutex;
 
 use crate::chan::{self, Receiver, Sender, TrySendError};
 use crate::runtime::timer::{self, TimerKey};
+use crate::runtime::wait::{WaitReason, parked_on};
 
 /// Waits until `d` has passed. Go's `time.Sleep`.
 pub fn sleep(d: Duration) -> Sleep {
@@ -97,6 +98,7 @@ impl Future for Sleep {
             let key = timer::call_at(this.deadline, move || fire.wake());
             this.armed = Some((key, waker));
         }
+        parked_on(WaitReason::Sleep);
         Poll::Pending
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+use super::deadlock::GortThread;
 use super::scheduler::Shared;
 use super::task::TaskRef;
 
@@ -19,6 +20,8 @@ const KEEP_ALIVE: Duration = Duration::from_secs(10);
 #[derive(Default)]
 struct PoolState {
     queue: VecDeque<TaskRef>,
+    /// Tasks taken off the queue and not yet finished.
+    running: usize,
     idle: usize,
     notified: usize,
     shutdown: bool,
@@ -60,14 +63,17 @@ impl BlockingPool {
     }
 
     fn serve(&self, shared: &Arc<Shared>) {
+        let _counted = GortThread::enter();
         super::enter(shared.clone(), || {
             let mut st = self.state.lock();
             loop {
                 if let Some(task) = st.queue.pop_front() {
+                    st.running += 1;
                     drop(st);
                     // A one-poll task never yields; its outcome needs no bookkeeping.
                     let _ = task.run();
                     st = self.state.lock();
+                    st.running -= 1;
                     continue;
                 }
                 if st.shutdown {
@@ -85,6 +91,12 @@ impl BlockingPool {
                 }
             }
         })
+    }
+
+    /// No blocking work queued or running.
+    pub(crate) fn is_idle(&self) -> bool {
+        let st = self.state.lock();
+        st.queue.is_empty() && st.running == 0
     }
 
     /// Stops accepting work, wakes idle threads so they exit, and returns the

@@ -69,6 +69,16 @@ impl Idle {
         last
     }
 
+    /// Ps on the idle list now (a snapshot, for traces).
+    pub fn idle_ps(&self) -> usize {
+        self.npidle.load(Ordering::Relaxed)
+    }
+
+    /// Ms spinning now (a snapshot, for traces).
+    pub fn spinning_ms(&self) -> usize {
+        self.nmspinning.load(Ordering::Relaxed)
+    }
+
     /// A P went on the idle list (call with the list's lock held).
     pub fn p_idled(&self) {
         self.npidle.fetch_add(1, Ordering::SeqCst);

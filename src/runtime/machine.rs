@@ -11,10 +11,13 @@ use std::cell::Cell;
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::scheduler::Shared;
+use super::coop;
+use super::deadlock::GortThread;
+use super::scheduler::{P_RUNNING, P_SYSCALL, Shared};
 use super::task::{RunOutcome, TaskRef};
 
 /// What a parked M is handed.
@@ -74,6 +77,11 @@ impl Machine {
 
     /// Go's `stopm`: parks this M on the idle list until it is handed a P.
     /// Returns `None` when the runtime shuts down.
+    /// An M idle this long exits if more than `procs` Ms are idle.
+    const RETIRE_AFTER: Duration = Duration::from_secs(10);
+
+    /// Go's `stopm`: parks this M on the idle list until it is handed a P.
+    /// Returns `None` when the runtime shuts down or this surplus M retires.
     pub(crate) fn stop(shared: &Shared, w: &Worker) -> Option<()> {
         {
             let mut idle = shared.idle.lock();
@@ -82,6 +90,7 @@ impl Machine {
             }
             idle.ms.push(w.machine.clone());
         }
+        shared.metrics.parks.fetch_add(1, Ordering::Relaxed);
         let mut h = w.machine.handoff.lock();
         loop {
             if let Some(p) = h.nextp.take() {
@@ -92,7 +101,37 @@ impl Machine {
             if h.exit {
                 return None;
             }
-            w.machine.wakeup.wait(&mut h);
+            let timed_out = w
+                .machine
+                .wakeup
+                .wait_for(&mut h, Self::RETIRE_AFTER)
+                .timed_out();
+            if timed_out && h.nextp.is_none() {
+                // Never hold the hand-off lock while taking the idle lock:
+                // shutdown takes them the other way round.
+                drop(h);
+                if Self::retire(shared, &w.machine) {
+                    return None;
+                }
+                h = w.machine.handoff.lock();
+            }
+        }
+    }
+
+    /// Takes a long-idle M off the idle list if there are more idle Ms than
+    /// Ps could use (they were started for sysmon's hand-offs).
+    fn retire(shared: &Shared, me: &Arc<Machine>) -> bool {
+        let mut idle = shared.idle.lock();
+        if idle.ms.len() <= shared.procs() {
+            return false;
+        }
+        match idle.ms.iter().position(|m| Arc::ptr_eq(m, me)) {
+            Some(i) => {
+                idle.ms.swap_remove(i);
+                true
+            }
+            // Someone popped us to hand us a P: wait for it.
+            None => false,
         }
     }
 
@@ -105,6 +144,7 @@ impl Machine {
 
 /// The body of every M thread.
 fn mstart(shared: Arc<Shared>, p: usize, spinning: bool) {
+    let _counted = GortThread::enter();
     let w = Worker {
         shared: shared.clone(),
         machine: Arc::new(Machine::default()),
@@ -117,7 +157,19 @@ fn mstart(shared: Arc<Shared>, p: usize, spinning: bool) {
     CURRENT.set(&w);
     while let Some(task) = shared.find_runnable(&w) {
         shared.reset_spinning(&w);
-        if let RunOutcome::Yielded(task) = task.run() {
+        let p = w.p().expect("find_runnable returns with a P");
+        let pp = &shared.ps[p];
+        pp.running_at.store(
+            ptr::from_ref(task.header().spawned_at).cast_mut(),
+            Ordering::Relaxed,
+        );
+        let outcome = task.run();
+        pp.running_at.store(ptr::null_mut(), Ordering::Relaxed);
+        if pp.is_retired() {
+            // sysmon gave our P's place away while we were blocked.
+            shared.release_retired(&w, p);
+        }
+        if let RunOutcome::Yielded(task) = outcome {
             match w.p() {
                 Some(p) => shared.push_local(p, task),
                 None => shared.schedule_remote(task),
@@ -125,6 +177,44 @@ fn mstart(shared: Arc<Shared>, p: usize, spinning: bool) {
         }
     }
     CURRENT.set(ptr::null());
+}
+
+/// Go's `entersyscall`/`exitsyscall` around one `gort::blocking` call.
+pub(crate) struct Syscall {
+    p: usize,
+}
+
+impl Syscall {
+    /// Marks this M's P as in a blocking call, so sysmon may hand it off.
+    /// `None` when not on an M holding a P (or already inside `blocking`).
+    pub(crate) fn enter() -> Option<Syscall> {
+        Worker::with_current(|w| {
+            let p = w?.p()?;
+            w?.shared.ps[p]
+                .status
+                .compare_exchange(P_RUNNING, P_SYSCALL, Ordering::AcqRel, Ordering::Relaxed)
+                .ok()
+                .map(|_| Syscall { p })
+        })
+    }
+}
+
+impl Drop for Syscall {
+    fn drop(&mut self) {
+        let kept = Worker::with_current(|w| {
+            w.is_some_and(|w| {
+                w.shared.ps[self.p]
+                    .status
+                    .compare_exchange(P_SYSCALL, P_RUNNING, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            })
+        });
+        if !kept {
+            // sysmon gave our P's place away: yield at the next gort operation,
+            // after which this M gives the P back and parks.
+            coop::exhaust();
+        }
+    }
 }
 
 impl Worker {

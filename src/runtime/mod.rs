@@ -31,13 +31,17 @@
 
 mod blocking_pool;
 pub(crate) mod coop;
+pub(crate) mod deadlock;
+mod dump;
 pub(crate) mod idle;
 mod machine;
 pub(crate) mod queue;
 mod registry;
 pub(crate) mod scheduler;
+mod sysmon;
 pub(crate) mod task;
 pub(crate) mod timer;
+pub(crate) mod wait;
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -47,6 +51,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
+use std::time::Duration;
 
 pub use task::{JoinError, JoinHandle};
 
@@ -59,6 +64,12 @@ pub(crate) struct Config {
     pub(crate) procs: usize,
     pub(crate) thread_name: String,
     pub(crate) stack_size: Option<usize>,
+    /// Spare Ps sysmon may swap in for blocked ones: the cap on extra Ms.
+    pub(crate) max_blocked: usize,
+    /// Report undeclared blocking polls on stderr.
+    pub(crate) report_blocking: bool,
+    /// `GORT_SCHEDTRACE`: print a scheduler trace line this often.
+    pub(crate) schedtrace: Option<Duration>,
 }
 
 thread_local! {
@@ -85,6 +96,11 @@ fn current_shared() -> Option<Arc<Shared>> {
         .or_else(|| ENTERED.with(|e| e.borrow().clone()))
 }
 
+/// True when called from inside a gort task (on one of its Ms).
+pub(crate) fn in_task() -> bool {
+    Worker::with_current(|w| w.is_some())
+}
+
 /// The runtime `go` uses on this thread: the current one, else the default.
 fn shared_for_spawn() -> Arc<Shared> {
     current_shared().unwrap_or_else(|| default_runtime().shared.clone())
@@ -108,6 +124,7 @@ fn default_runtime() -> &'static Runtime {
 /// ```
 pub struct Runtime {
     shared: Arc<Shared>,
+    sysmon: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -125,6 +142,9 @@ pub struct Builder {
     procs: Option<usize>,
     thread_name: String,
     stack_size: Option<usize>,
+    max_blocked: usize,
+    report_blocking: bool,
+    sysmon: bool,
 }
 
 impl Default for Builder {
@@ -133,6 +153,9 @@ impl Default for Builder {
             procs: None,
             thread_name: "gort-worker".into(),
             stack_size: None,
+            max_blocked: 64,
+            report_blocking: true,
+            sysmon: true,
         }
     }
 }
@@ -158,19 +181,63 @@ impl Builder {
         self
     }
 
-    /// Creates the runtime. Threads start on demand, when work arrives.
+    /// How many Ps sysmon may hand off at once, i.e. how many threads may be
+    /// blocked (in `blocking` or in a poll that does not yield) beyond
+    /// `procs` while their neighbours keep running. Default 64; 0 turns the
+    /// hand-off off.
+    pub fn max_blocked(mut self, n: usize) -> Builder {
+        self.max_blocked = n;
+        self
+    }
+
+    /// Whether sysmon reports, once per spawn location, a task whose poll
+    /// blocked its thread for 10 ms without `gort::blocking`. Default on.
+    pub fn report_blocking(mut self, on: bool) -> Builder {
+        self.report_blocking = on;
+        self
+    }
+
+    /// Runs without the sysmon thread (no blocking hand-off, no schedtrace):
+    /// only for measuring what sysmon costs.
+    #[doc(hidden)]
+    pub fn without_sysmon(mut self) -> Builder {
+        self.sysmon = false;
+        self
+    }
+
+    /// Creates the runtime and its sysmon thread. Worker threads start on
+    /// demand, when work arrives.
     pub fn build(self) -> std::io::Result<Runtime> {
         let procs = match self.procs {
             Some(n) => n,
             None => default_procs()?,
         };
-        Ok(Runtime {
-            shared: Shared::new(Config {
-                procs,
-                thread_name: self.thread_name,
-                stack_size: self.stack_size,
-            }),
-        })
+        let shared = Shared::new(Config {
+            procs,
+            thread_name: self.thread_name,
+            stack_size: self.stack_size,
+            max_blocked: self.max_blocked,
+            report_blocking: self.report_blocking,
+            schedtrace: schedtrace_from_env()?,
+        });
+        deadlock::register_runtime(&shared);
+        let sysmon = self.sysmon.then(|| sysmon::start(&shared));
+        Ok(Runtime { shared, sysmon })
+    }
+}
+
+/// `GORT_SCHEDTRACE=<ms>`: a trace line to stderr every that many ms.
+fn schedtrace_from_env() -> std::io::Result<Option<Duration>> {
+    match std::env::var("GORT_SCHEDTRACE") {
+        Err(_) => Ok(None),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(0) => Ok(None),
+            Ok(ms) => Ok(Some(Duration::from_millis(ms))),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("gort: GORT_SCHEDTRACE={v:?} is not a number of milliseconds"),
+            )),
+        },
     }
 }
 
@@ -203,8 +270,19 @@ impl Runtime {
     ///
     /// # Panics
     /// When called from inside a gort task: that would block a worker thread.
+    ///
+    /// If `f` and every task of the runtime end up waiting on gort primitives
+    /// with nothing left that could wake them, this panics with Go's "fatal
+    /// error: all goroutines are asleep - deadlock!" and a goroutine dump
+    /// instead of hanging (see `runtime/deadlock.rs` for what it can see).
     pub fn block_on<F: Future>(&self, f: F) -> F::Output {
-        enter(self.shared.clone(), || block_on_here(f))
+        enter(self.shared.clone(), || block_on_here(f, Some(&self.shared)))
+    }
+
+    /// Go's goroutine dump of this runtime: every live task with its id,
+    /// spawn location, state, and what it waits on and for how long.
+    pub fn dump(&self) -> String {
+        dump::render(&self.shared)
     }
 
     /// Spawns a task on this runtime (see [`go`]).
@@ -226,12 +304,49 @@ impl Runtime {
     pub fn num_goroutines(&self) -> usize {
         self.shared.live_tasks()
     }
+
+    /// Scheduler event counters since the runtime was built.
+    pub fn metrics(&self) -> Metrics {
+        let m = &self.shared.metrics;
+        let spawned = m.spawned.load(Ordering::Relaxed);
+        let live = self.shared.live_tasks() as u64;
+        Metrics {
+            spawned,
+            completed: spawned.saturating_sub(live),
+            steals: m.steals.load(Ordering::Relaxed),
+            parks: m.parks.load(Ordering::Relaxed),
+            global_queue_pushes: m.global_pushes.load(Ordering::Relaxed),
+            sysmon_handoffs: m.handoffs.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counters of scheduler events, from [`Runtime::metrics`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Tasks spawned (including `spawn_blocking`).
+    pub spawned: u64,
+    /// Tasks finished (returned, panicked or aborted).
+    pub completed: u64,
+    /// Successful steals from another P's queue.
+    pub steals: u64,
+    /// Times an M parked for lack of work.
+    pub parks: u64,
+    /// Tasks pushed to the global queue from outside the workers.
+    pub global_queue_pushes: u64,
+    /// Ps that sysmon handed to another M because their M was blocked.
+    pub sysmon_handoffs: u64,
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
         let shared = &self.shared;
         shared.shutdown.store(true, Ordering::SeqCst);
+        shared.stop_sysmon();
+        if let Some(sysmon) = self.sysmon.take() {
+            let _ = sysmon.join();
+        }
         let threads = {
             let mut idle = shared.idle.lock();
             for m in idle.ms.drain(..) {
@@ -266,8 +381,8 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let (task, handle) = task::new_task(f, shared.clone(), at);
-    shared.task_spawned();
+    let id = shared.task_spawned();
+    let (task, handle) = task::new_task(f, shared.clone(), at, id);
     if let Some(task) = Worker::try_schedule_local(task) {
         shared.schedule_remote(task);
     }
@@ -340,18 +455,30 @@ where
         let f = f.take().expect("gort: a blocking task was polled twice");
         Poll::Ready(f())
     });
-    let (task, handle) = task::new_task(once, shared.clone(), Location::caller());
-    shared.task_spawned();
+    let id = shared.task_spawned();
+    let (task, handle) = task::new_task(once, shared.clone(), Location::caller(), id);
     shared.blocking.submit(&shared, task);
     handle
 }
 
-/// Go's `entersyscall`/`exitsyscall` around `f`: runs `f` on this thread.
+/// Go's `entersyscall`/`exitsyscall` around `f`: runs `f` on this thread,
+/// with no thread hop. If `f` takes longer than sysmon's period while other
+/// tasks wait, sysmon hands this thread's P to another thread, so blocking
+/// delays only this task; the task then yields at its next gort operation and
+/// this thread goes idle. The fast path is two compare-and-swaps.
 ///
-/// For now this is a plain call: the monitor that hands this thread's P to
-/// another M while `f` blocks is not built yet, so a long `f` delays the other
-/// tasks of this P. Use [`spawn_blocking`] for calls known to block long.
+/// Outside a gort task it is a plain call of `f`.
+///
+/// ```
+/// let n = gort::run(async {
+///     gort::go(async { gort::blocking(|| std::fs::read_dir(".").map(|d| d.count())) })
+///         .await
+///         .unwrap()
+/// });
+/// assert!(n.unwrap() > 0);
+/// ```
 pub fn blocking<F: FnOnce() -> R, R>(f: F) -> R {
+    let _syscall = machine::Syscall::enter();
     f()
 }
 
@@ -373,8 +500,27 @@ impl Wake for ThreadWaker {
     }
 }
 
-/// Polls `f` on this thread, parking between polls.
-pub(crate) fn block_on_here<F: Future>(f: F) -> F::Output {
+/// Go's goroutine dump of the current runtime (the default one outside any):
+/// every live task with its id, spawn location, state, and what it waits on.
+///
+/// ```
+/// use std::time::Duration;
+/// let wg = gort::sync::WaitGroup::new();
+/// wg.add(1);
+/// let w = wg.clone();
+/// let h = gort::go(async move { w.wait().await });
+/// std::thread::sleep(Duration::from_millis(50));
+/// assert!(gort::runtime::dump().contains("[WaitGroup wait"));
+/// wg.done();
+/// h.join().unwrap();
+/// ```
+pub fn dump() -> String {
+    dump::render(&shared_for_spawn())
+}
+
+/// Polls `f` on this thread, parking between polls. With `detect`, looks for
+/// a deadlock of that runtime while waiting.
+pub(crate) fn block_on_here<F: Future>(f: F, detect: Option<&Arc<Shared>>) -> F::Output {
     if Worker::with_current(|w| w.is_some()) {
         panic!(
             "gort: cannot block a worker thread inside a gort task \
@@ -389,11 +535,22 @@ pub(crate) fn block_on_here<F: Future>(f: F) -> F::Output {
     let mut cx = Context::from_waker(&waker);
     let mut f = pin!(f);
     loop {
-        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+        let (polled, reason) = wait::recording(|| f.as_mut().poll(&mut cx));
+        if let Poll::Ready(out) = polled {
             return out;
         }
+        let mut last_look = None;
         while !park.notified.swap(false, Ordering::Acquire) {
-            std::thread::park();
+            let Some(shared) = detect else {
+                std::thread::park();
+                continue;
+            };
+            std::thread::park_timeout(deadlock::CHECK_EVERY);
+            let look = deadlock::looks_deadlocked(shared, reason);
+            if look.is_some() && look == last_look {
+                deadlock::report(shared);
+            }
+            last_look = look;
         }
     }
 }

@@ -31,15 +31,26 @@ impl Registry {
     }
 
     /// Stores `task`; returns its key.
-    pub(crate) fn insert(&self, task: TaskRef) -> usize {
+    pub(crate) fn insert(&self, task: TaskRef) -> u32 {
         let shard = (task.as_ptr() as usize >> 6) % SHARDS;
         let index = self.shards[shard].lock().insert(task);
-        index * SHARDS + shard
+        u32::try_from(index * SHARDS + shard)
+            .ok()
+            .filter(|&k| k != u32::MAX)
+            .expect("gort: more than 268 million parked tasks")
     }
 
     /// Removes the task stored under `key`, if it is still there.
-    pub(crate) fn remove(&self, key: usize) -> Option<TaskRef> {
+    pub(crate) fn remove(&self, key: u32) -> Option<TaskRef> {
+        let key = key as usize;
         self.shards[key % SHARDS].lock().try_remove(key / SHARDS)
+    }
+
+    /// Runs `f` on each registered task (shard by shard, under its lock).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&TaskRef)) {
+        for shard in self.shards.iter() {
+            shard.lock().iter().for_each(|(_, task)| f(task));
+        }
     }
 
     /// Takes every task out.

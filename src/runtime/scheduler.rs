@@ -36,12 +36,16 @@
 //! seconds under a ping-pong storm).
 
 use std::collections::VecDeque;
+use std::panic::Location;
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 
 use crossbeam_utils::CachePadded;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use super::idle::Idle as IdleCounts;
 use super::machine::{Machine, Worker};
@@ -57,22 +61,48 @@ const GLOBAL_CHECK_INTERVAL: u32 = 61;
 /// Stealing passes over all Ps before an M gives up (Go's 4).
 const STEAL_PASSES: usize = 4;
 
-/// A P: a local run queue, a `runnext` slot, and a tick for thieves and sysmon.
+/// P status: on the idle list.
+pub(crate) const P_IDLE: u8 = 0;
+/// P status: held by an M that runs tasks or looks for work.
+pub(crate) const P_RUNNING: u8 = 1;
+/// P status: its M is inside `gort::blocking` (Go's `_Psyscall`).
+pub(crate) const P_SYSCALL: u8 = 2;
+/// P status: sysmon gave this P's place to a spare; its blocked M still owns
+/// the ring and hands it back (to the spare pool) when its poll returns.
+pub(crate) const P_RETIRED: u8 = 3;
+/// P status: a spare slot, not in use.
+pub(crate) const P_SPARE: u8 = 4;
+
+/// A P: a local run queue, a `runnext` slot, and what sysmon watches.
 pub(crate) struct Processor {
     pub(crate) runq: LocalQueue<TaskRef>,
     /// The task to run next; owned (one count) while non-null.
     runnext: CachePadded<AtomicPtr<()>>,
-    /// Schedules done by this P; read by thieves to see whether it is stuck.
-    tick: CachePadded<AtomicU32>,
+    /// Schedules done by this P; read by thieves and sysmon to see whether it
+    /// is stuck in one poll.
+    pub(crate) tick: CachePadded<AtomicU32>,
+    /// `P_*`. The M holding the P moves it RUNNING <-> SYSCALL by CAS; sysmon
+    /// moves RUNNING or SYSCALL -> RETIRED by CAS; the rest happens under the
+    /// idle lock.
+    pub(crate) status: AtomicU8,
+    /// Spawn location of the task being polled, null between polls: sysmon
+    /// blames only a P stuck inside a poll, and names its task.
+    pub(crate) running_at: AtomicPtr<Location<'static>>,
 }
 
 impl Processor {
-    fn new() -> Processor {
+    fn new(status: u8) -> Processor {
         Processor {
             runq: LocalQueue::new(),
             runnext: CachePadded::new(AtomicPtr::new(ptr::null_mut())),
             tick: CachePadded::new(AtomicU32::new(0)),
+            status: AtomicU8::new(status),
+            running_at: AtomicPtr::new(ptr::null_mut()),
         }
+    }
+
+    pub(crate) fn is_retired(&self) -> bool {
+        self.status.load(Ordering::Acquire) == P_RETIRED
     }
 
     fn take_runnext(&self) -> Option<TaskRef> {
@@ -82,7 +112,11 @@ impl Processor {
         (!p.is_null()).then(|| unsafe { TaskRef::from_raw(p) })
     }
 
-    fn has_work(&self) -> bool {
+    fn has_runnext(&self) -> bool {
+        !self.runnext.load(Ordering::Relaxed).is_null()
+    }
+
+    pub(crate) fn has_work(&self) -> bool {
         !self.runq.is_empty() || !self.runnext.load(Ordering::Acquire).is_null()
     }
 }
@@ -136,14 +170,31 @@ impl GlobalQueue {
 /// Idle Ps and idle Ms, under one lock (Go's `sched.lock` over pidle/midle).
 pub(crate) struct Idle {
     pub(crate) ps: Vec<usize>,
+    /// Spare P slots for sysmon's hand-offs, lowest index last (taken first).
+    spare: Vec<usize>,
     pub(crate) ms: Vec<Arc<Machine>>,
     /// Ms started so far (threads alive or exited).
     pub(crate) threads: Vec<std::thread::JoinHandle<()>>,
 }
 
+/// Event counters behind `Runtime::metrics` (relaxed: statistics only).
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) spawned: AtomicU64,
+    pub(crate) steals: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) global_pushes: AtomicU64,
+    pub(crate) handoffs: AtomicU64,
+}
+
 /// State shared by every M, P and task of one runtime.
 pub(crate) struct Shared {
+    /// `procs` active Ps, then spare slots that sysmon swaps in for Ps whose M
+    /// is blocked.
     pub(crate) ps: Box<[Processor]>,
+    /// Slots ever used: the active Ps plus spares taken so far. Stealing and
+    /// sysmon look only at these.
+    in_use: AtomicUsize,
     global: GlobalQueue,
     pub(crate) idle: Mutex<Idle>,
     /// Idle-P and spinning-M counts: the spinning protocol.
@@ -151,10 +202,17 @@ pub(crate) struct Shared {
     pub(crate) shutdown: AtomicBool,
     /// Spawned tasks that have not finished.
     live: CachePadded<AtomicUsize>,
+    pub(crate) metrics: Counters,
     /// Tasks that returned `Pending` at least once and have not finished.
     pub(crate) registry: Registry,
     pub(crate) blocking: BlockingPool,
     pub(crate) config: Config,
+    /// Wakes sysmon early at shutdown.
+    sysmon_wake: (Mutex<()>, Condvar),
+    pub(crate) started: Instant,
+    /// µs since `started`, refreshed by sysmon every round: a clock for
+    /// stamping parked tasks that costs a load, not a `clock_gettime`.
+    coarse_now: AtomicU64,
 }
 
 /// Queues a task whose state was just set to `SCHEDULED`: into the current P's
@@ -170,36 +228,52 @@ pub(crate) fn schedule(task: TaskRef) {
 impl Shared {
     pub(crate) fn new(config: Config) -> Arc<Shared> {
         let procs = config.procs;
+        let slots = procs + config.max_blocked;
         Arc::new(Shared {
-            ps: (0..procs).map(|_| Processor::new()).collect(),
+            ps: (0..slots)
+                .map(|i| Processor::new(if i < procs { P_IDLE } else { P_SPARE }))
+                .collect(),
+            in_use: AtomicUsize::new(procs),
             global: GlobalQueue {
                 queue: Mutex::new(VecDeque::new()),
                 len: AtomicUsize::new(0),
             },
             idle: Mutex::new(Idle {
                 ps: (0..procs).rev().collect(),
+                spare: (procs..slots).rev().collect(),
                 ms: Vec::new(),
                 threads: Vec::new(),
             }),
             counts: IdleCounts::new(procs),
             shutdown: AtomicBool::new(false),
             live: CachePadded::new(AtomicUsize::new(0)),
+            metrics: Counters::default(),
             registry: Registry::new(),
             blocking: BlockingPool::new(),
             config,
+            sysmon_wake: (Mutex::new(()), Condvar::new()),
+            started: Instant::now(),
+            coarse_now: AtomicU64::new(0),
         })
     }
 
     pub(crate) fn procs(&self) -> usize {
-        self.ps.len()
+        self.config.procs
+    }
+
+    /// The P slots in use (active and retired).
+    pub(crate) fn slots(&self) -> &[Processor] {
+        &self.ps[..self.in_use.load(Ordering::Acquire)]
     }
 
     pub(crate) fn live_tasks(&self) -> usize {
         self.live.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn task_spawned(&self) {
+    /// Counts a new task; returns its id (Go's goroutine id, from 1).
+    pub(crate) fn task_spawned(&self) -> u32 {
         self.live.fetch_add(1, Ordering::Relaxed);
+        self.metrics.spawned.fetch_add(1, Ordering::Relaxed) as u32 + 1
     }
 
     pub(crate) fn task_finished(&self) {
@@ -213,6 +287,7 @@ impl Shared {
             return;
         }
         self.global.push(task);
+        self.metrics.global_pushes.fetch_add(1, Ordering::Relaxed);
         self.wakep();
     }
 
@@ -253,11 +328,13 @@ impl Shared {
         let mut idle = self.idle.lock();
         let p = idle.ps.pop()?;
         self.counts.p_taken();
+        self.ps[p].status.store(P_RUNNING, Ordering::Release);
         Some(p)
     }
 
     fn pidleput(&self, p: usize) {
         let mut idle = self.idle.lock();
+        self.ps[p].status.store(P_IDLE, Ordering::Release);
         idle.ps.push(p);
         self.counts.p_idled();
     }
@@ -339,7 +416,7 @@ impl Shared {
 
     /// Go's `stealWork`: random victims, four passes, runnext on the last one.
     fn steal_work(&self, w: &Worker, p: usize) -> Option<TaskRef> {
-        let n = self.procs();
+        let n = self.slots().len();
         for pass in 0..STEAL_PASSES {
             let last_pass = pass == STEAL_PASSES - 1;
             let start = w.next_random() as usize % n;
@@ -352,11 +429,13 @@ impl Shared {
                     continue;
                 }
                 let vp = &self.ps[victim];
-                if let Some(task) = vp.runq.steal_half_into(&self.ps[p].runq) {
-                    return Some(task);
-                }
-                if last_pass && let Some(task) = self.steal_stuck_runnext(vp) {
-                    return Some(task);
+                let stolen = vp
+                    .runq
+                    .steal_half_into(&self.ps[p].runq)
+                    .or_else(|| last_pass.then(|| self.steal_stuck_runnext(vp)).flatten());
+                if stolen.is_some() {
+                    self.metrics.steals.fetch_add(1, Ordering::Relaxed);
+                    return stolen;
                 }
             }
             if !self.global.is_empty()
@@ -414,9 +493,136 @@ impl Shared {
         }
     }
 
+    /// sysmon's hand-off: if P `p` is still in `status` (its M blocked in one
+    /// poll or in `blocking`), retires it and starts a spare P in its place on
+    /// another M. Returns false if no spare is left or the M moved on.
+    pub(crate) fn retake(self: &Arc<Self>, p: usize, status: u8) -> bool {
+        let spare = {
+            let mut idle = self.idle.lock();
+            let Some(spare) = idle.spare.pop() else {
+                return false;
+            };
+            if self.ps[p]
+                .status
+                .compare_exchange(status, P_RETIRED, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                idle.spare.push(spare);
+                return false;
+            }
+            self.ps[spare].status.store(P_RUNNING, Ordering::Release);
+            self.in_use.fetch_max(spare + 1, Ordering::AcqRel);
+            spare
+        };
+        self.metrics.handoffs.fetch_add(1, Ordering::Relaxed);
+        self.counts.start_spinning();
+        Machine::start(self, spare, true);
+        true
+    }
+
+    /// Called by the M of a retired P once its poll returned: moves what the
+    /// P still holds to the global queue and puts the slot back among the
+    /// spares. The M is left without a P.
+    pub(crate) fn release_retired(self: &Arc<Self>, w: &Worker, p: usize) {
+        w.set_p(None);
+        w.runnext_streak.set(0);
+        let pp = &self.ps[p];
+        let mut left: Vec<TaskRef> = pp.take_runnext().into_iter().collect();
+        while let Some(task) = pp.runq.pop() {
+            left.push(task);
+        }
+        let mut idle = self.idle.lock();
+        pp.status.store(P_SPARE, Ordering::Release);
+        idle.spare.push(p);
+        idle.spare.sort_unstable_by(|a, b| b.cmp(a));
+        drop(idle);
+        if !left.is_empty() {
+            self.global.push_batch(left);
+            self.wakep();
+        }
+        // Go's exitsyscall: carry on with any idle P rather than park.
+        if let Some(p) = self.pidleget() {
+            w.set_p(Some(p));
+        }
+    }
+
+    /// No P runs or holds work, none is in `blocking` or retired, and the
+    /// blocking pool is idle.
+    pub(crate) fn is_quiescent(&self) -> bool {
+        self.counts.idle_ps() == self.procs()
+            && self
+                .slots()
+                .iter()
+                .all(|pp| matches!(pp.status.load(Ordering::SeqCst), P_IDLE | P_SPARE))
+            && !self.has_queued_work()
+            && self.blocking.is_idle()
+    }
+
+    /// Sum of every P's schedule tick: moves whenever anything runs.
+    pub(crate) fn total_ticks(&self) -> u64 {
+        self.slots()
+            .iter()
+            .map(|pp| u64::from(pp.tick.load(Ordering::SeqCst)))
+            .sum()
+    }
+
+    pub(crate) fn coarse_now_us(&self) -> u64 {
+        self.coarse_now.load(Ordering::Relaxed)
+    }
+
+    /// Refreshes the coarse clock (sysmon, every round).
+    pub(crate) fn tick_coarse_clock(&self) {
+        let us = self.started.elapsed().as_micros() as u64;
+        self.coarse_now.store(us, Ordering::Relaxed);
+    }
+
+    pub(crate) fn has_global_work(&self) -> bool {
+        !self.global.is_empty()
+    }
+
+    /// sysmon's sleep between rounds; false once the runtime shuts down.
+    pub(crate) fn sysmon_sleep(&self, period: Duration) -> bool {
+        let mut guard = self.sysmon_wake.0.lock();
+        if !self.shutdown.load(Ordering::Acquire) {
+            self.sysmon_wake.1.wait_for(&mut guard, period);
+        }
+        !self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Wakes sysmon so it sees the shutdown flag.
+    pub(crate) fn stop_sysmon(&self) {
+        let _guard = self.sysmon_wake.0.lock();
+        self.sysmon_wake.1.notify_all();
+    }
+
+    /// One line in the shape of Go's `GODEBUG=schedtrace`.
+    pub(crate) fn schedtrace_line(&self) -> String {
+        let (threads, idle_threads) = {
+            let idle = self.idle.lock();
+            (idle.threads.len(), idle.ms.len())
+        };
+        let local: Vec<String> = self.ps[..self.procs()]
+            .iter()
+            .map(|pp| (pp.runq.len() + u32::from(pp.has_runnext())).to_string())
+            .collect();
+        format!(
+            "SCHED {}ms: gomaxprocs={} idleprocs={} threads={} spinningthreads={} \
+             idlethreads={} runqueue={} handoffs={} [{}]",
+            self.started.elapsed().as_millis(),
+            self.procs(),
+            self.counts.idle_ps(),
+            threads,
+            self.counts.spinning_ms(),
+            idle_threads,
+            self.global.len.load(Ordering::Relaxed),
+            self.metrics.handoffs.load(Ordering::Relaxed),
+            local.join(" ")
+        )
+    }
+
     /// Whether any P or the global queue holds work (for tests and shutdown).
     pub(crate) fn has_queued_work(&self) -> bool {
-        !self.global.is_empty() || self.ps.iter().any(Processor::has_work)
+        !self.global.is_empty() || self.slots().iter().any(Processor::has_work)
     }
 
     /// Takes every queued task out of every queue.

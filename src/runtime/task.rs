@@ -37,7 +37,7 @@ use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use parking_lot::Mutex;
@@ -45,6 +45,7 @@ use parking_lot::Mutex;
 use super::coop;
 use super::queue::QueueItem;
 use super::scheduler::{Shared, schedule};
+use super::wait::{self, WaitReason};
 
 const SCHEDULED: usize = 1;
 const RUNNING: usize = 2;
@@ -117,11 +118,34 @@ pub(crate) struct Header {
     vtable: &'static Vtable,
     pub(crate) shared: Arc<Shared>,
     join_waker: Mutex<Option<Waker>>,
-    /// Key in the runtime's registry of parked tasks, `usize::MAX` if absent.
+    pub(crate) spawned_at: &'static Location<'static>,
+    /// Why and since when it last parked: `WaitReason << 56 | µs since the
+    /// runtime started`. Written by the runner, read by `dump`.
+    wait: AtomicU64,
+    /// Sequence number in its runtime (Go's goroutine id), for dumps.
+    pub(crate) id: u32,
+    /// Key in the runtime's registry of parked tasks, `u32::MAX` if absent.
     /// Touched only by the thread that holds `RUNNING` (or claims the task to
     /// cancel it).
-    registry_key: UnsafeCell<usize>,
+    registry_key: UnsafeCell<u32>,
+}
+
+/// What `dump` reports of one task.
+pub(crate) struct TaskInfo {
+    pub(crate) id: u32,
     pub(crate) spawned_at: &'static Location<'static>,
+    pub(crate) state: TaskState,
+    pub(crate) reason: WaitReason,
+    pub(crate) since_us: u64,
+}
+
+/// A task's scheduling state, as `dump` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TaskState {
+    Running,
+    Runnable,
+    Waiting,
+    Finished,
 }
 
 enum Stage<F: Future> {
@@ -155,6 +179,7 @@ pub(crate) fn new_task<F>(
     future: F,
     shared: Arc<Shared>,
     spawned_at: &'static Location<'static>,
+    id: u32,
 ) -> (TaskRef, JoinHandle<F::Output>)
 where
     F: Future + Send + 'static,
@@ -166,8 +191,10 @@ where
             vtable: &Task::<F>::VTABLE,
             shared,
             join_waker: Mutex::new(None),
-            registry_key: UnsafeCell::new(usize::MAX),
             spawned_at,
+            wait: AtomicU64::new(0),
+            id,
+            registry_key: UnsafeCell::new(u32::MAX),
         },
         stage: UnsafeCell::new(Stage::Running(future)),
     });
@@ -177,6 +204,35 @@ where
         _output: PhantomData,
     };
     (queued, handle)
+}
+
+impl Header {
+    fn record_wait(&self, reason: WaitReason) {
+        let us = self.shared.coarse_now_us() & ((1 << 56) - 1);
+        self.wait
+            .store((reason as u64) << 56 | us, Ordering::Relaxed);
+    }
+
+    /// A snapshot for `dump` and the deadlock detector.
+    pub(crate) fn info(&self) -> TaskInfo {
+        let state = self.state.load(Ordering::Acquire);
+        let wait = self.wait.load(Ordering::Relaxed);
+        TaskInfo {
+            id: self.id,
+            spawned_at: self.spawned_at,
+            state: if state & COMPLETE != 0 {
+                TaskState::Finished
+            } else if state & RUNNING != 0 {
+                TaskState::Running
+            } else if state & SCHEDULED != 0 {
+                TaskState::Runnable
+            } else {
+                TaskState::Waiting
+            },
+            reason: WaitReason::from_u8((wait >> 56) as u8),
+            since_us: wait & ((1 << 56) - 1),
+        }
+    }
 }
 
 impl TaskRef {
@@ -336,12 +392,15 @@ where
                 unreachable!("gort: a task was polled after it finished")
             };
             let future = unsafe { Pin::new_unchecked(future) };
-            coop::with_budget(|| future.poll(&mut cx))
+            wait::recording(|| coop::with_budget(|| future.poll(&mut cx)))
         }));
         match polled {
-            Ok(Poll::Ready(output)) => task.finish(Ok(output)),
+            Ok((Poll::Ready(output), _)) => task.finish(Ok(output)),
             Err(payload) => task.finish(Err(JoinError::Panicked(payload))),
-            Ok(Poll::Pending) => return task.after_pending(ptr),
+            Ok((Poll::Pending, reason)) => {
+                task.header.record_wait(reason);
+                return task.after_pending(ptr);
+            }
         }
         RunOutcome::Done
     }
@@ -351,7 +410,7 @@ where
         let header = &self.header;
         // SAFETY: we hold RUNNING, the only access to registry_key.
         let key = unsafe { &mut *header.registry_key.get() };
-        if *key == usize::MAX {
+        if *key == u32::MAX {
             // Parked tasks are reachable only through wakers; the registry lets
             // shutdown find and drop them.
             // SAFETY: ptr is this live task; the registry takes its own count.
@@ -403,7 +462,7 @@ where
         self.header
             .state
             .fetch_xor(RUNNING | COMPLETE, Ordering::AcqRel);
-        if key != usize::MAX {
+        if key != u32::MAX {
             drop(self.header.shared.registry.remove(key));
         }
         if let Some(waker) = self.header.join_waker.lock().take() {
@@ -484,7 +543,7 @@ impl<T> JoinHandle<T> {
     /// Blocks the calling thread until the task finishes. For plain threads;
     /// inside a gort task use `.await`.
     pub fn join(self) -> Result<T, JoinError> {
-        super::block_on_here(self)
+        super::block_on_here(self, None)
     }
 
     fn try_take(&self) -> Option<Result<T, JoinError>> {
@@ -516,7 +575,10 @@ impl<T> Future for JoinHandle<T> {
         }
         match self.try_take() {
             Some(out) => Poll::Ready(out),
-            None => Poll::Pending,
+            None => {
+                wait::parked_on(WaitReason::TaskJoin);
+                Poll::Pending
+            }
         }
     }
 }

@@ -61,7 +61,10 @@ fn driver() -> &'static Driver {
         }));
         std::thread::Builder::new()
             .name("gort-timer".into())
-            .spawn(move || driver.serve())
+            .spawn(move || {
+                super::deadlock::GortThread::started();
+                driver.serve()
+            })
             .expect("gort: failed to start the timer thread");
         driver
     })

@@ -23,6 +23,7 @@
 //! needs a lock anyway; keeping the counter outside it keeps `done` (the hot
 //! path of a fan-out) free of the lock except for the last one.
 
+use crate::runtime::wait::{WaitReason, parked_on};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -183,12 +184,14 @@ impl Future for Wait<'_> {
             }
             Some((_, slot)) => {
                 waiters.wakers[slot].clone_from(cx.waker());
+                parked_on(WaitReason::WaitGroupWait);
                 Poll::Pending
             }
             None if this.inner.count.load(Ordering::Acquire) == 0 => Poll::Ready(()),
             None => {
                 let slot = waiters.wakers.insert(cx.waker().clone());
                 this.slot = Some((waiters.generation, slot));
+                parked_on(WaitReason::WaitGroupWait);
                 Poll::Pending
             }
         }
