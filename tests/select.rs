@@ -355,3 +355,46 @@ fn selects_ping_pong_in_tasks() {
         echo.await.unwrap();
     });
 }
+
+/// Go's TestSelfSelect: two tasks select on sending to and receiving from
+/// the same channel; neither deadlocks, and on an unbuffered channel neither
+/// ever receives its own value.
+#[test]
+fn self_select() {
+    for cap in [0, 1] {
+        gort::run(async move {
+            let (tx, rx) = chan::bounded::<u32>(cap);
+            let workers: Vec<_> = (0..2u32)
+                .map(|p| {
+                    let (tx, rx) = (tx.clone(), rx.clone());
+                    gort::go(async move {
+                        for i in 0..1000 {
+                            if p == 0 || i % 2 == 0 {
+                                select! {
+                                    send(tx, p) -> r => r.unwrap(),
+                                    recv(rx) -> v => {
+                                        if cap == 0 && v == Some(p) {
+                                            panic!("task {p} received its own value");
+                                        }
+                                    },
+                                }
+                            } else {
+                                select! {
+                                    recv(rx) -> v => {
+                                        if cap == 0 && v == Some(p) {
+                                            panic!("task {p} received its own value");
+                                        }
+                                    },
+                                    send(tx, p) -> r => r.unwrap(),
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.await.unwrap();
+            }
+        });
+    }
+}

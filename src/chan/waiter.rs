@@ -134,8 +134,7 @@ impl Selector {
 
     /// Wakes the owner. Called by the committer after it released the channel lock.
     pub(crate) fn wake(&self) {
-        let waker = self.waker.lock().clone();
-        waker.wake();
+        self.waker.lock().wake_by_ref();
     }
 }
 
