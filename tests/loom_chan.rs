@@ -177,3 +177,28 @@ fn close_races_parked_sender() {
         }
     });
 }
+
+/// Two parked receives; a sender hands a value to the first while the first
+/// is dropped: the put-back goes to the second receive or to the buffer,
+/// exactly once (the waiter list's unlink racing the handoff).
+#[test]
+fn put_back_reaches_the_next_receiver() {
+    loom::model(|| {
+        let (tx, rx) = chan::unbuffered::<u32>();
+        let mut first = Box::pin(rx.recv());
+        let mut second = Box::pin(rx.recv());
+        assert!(poll_once(first.as_mut()).is_pending());
+        assert!(poll_once(second.as_mut()).is_pending());
+        let sender = thread::spawn(move || (tx.try_send(9).is_ok(), tx));
+        drop(first);
+        let got = match poll_once(second.as_mut()) {
+            Poll::Ready(v) => v,
+            Poll::Pending => None,
+        };
+        let (sent, _tx) = sender.join().unwrap();
+        drop(second);
+        let left = rx.try_recv().ok();
+        let delivered = usize::from(got.is_some()) + usize::from(left.is_some());
+        assert_eq!(delivered, usize::from(sent));
+    });
+}
