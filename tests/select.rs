@@ -398,3 +398,86 @@ fn self_select() {
         });
     }
 }
+
+/// Go's TestSelectStress: on four channels, senders and receivers that are
+/// all selects (over every channel still open to them) move N values per
+/// channel; every channel delivers exactly its N values, once each. This is
+/// where a select meets another select on both sides of a handoff.
+#[test]
+fn select_stress() {
+    const N: u32 = 3000;
+    for cap in [0, 1, 10] {
+        let chans: Vec<_> = (0..4).map(|_| chan::bounded::<u32>(cap)).collect();
+        let txs: Vec<_> = chans.iter().map(|(tx, _)| tx.clone()).collect();
+        let rxs: Vec<_> = chans.iter().map(|(_, rx)| rx.clone()).collect();
+        drop(chans);
+        // Two threads each send half the values on all four channels through one select.
+        let senders: Vec<_> = (0..2u32)
+            .map(|k| {
+                let txs = txs.clone();
+                thread::spawn(move || {
+                    let mut next = [k; 4];
+                    // A channel without receivers: its send case is ready at
+                    // once with an error, so a finished channel costs a retry.
+                    let dead = chan::bounded::<u32>(0).0;
+                    while next.iter().any(|&n| n < N) {
+                        let t: Vec<&chan::Sender<u32>> = (0..4)
+                            .map(|i| if next[i] < N { &txs[i] } else { &dead })
+                            .collect();
+                        let sent = select_blocking! {
+                            send(t[0], next[0]) -> r => r.ok().map(|()| 0),
+                            send(t[1], next[1]) -> r => r.ok().map(|()| 1),
+                            send(t[2], next[2]) -> r => r.ok().map(|()| 2),
+                            send(t[3], next[3]) -> r => r.ok().map(|()| 3),
+                        };
+                        if let Some(i) = sent {
+                            next[i] += 2;
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(txs); // the sender threads' clones close each channel when both end
+        let got = gort::run(async move {
+            let receivers: Vec<_> = (0..2)
+                .map(|_| {
+                    let rxs = rxs.clone();
+                    gort::go(async move {
+                        let mut got: Vec<Vec<u32>> = vec![Vec::new(); 4];
+                        let never = chan::never::<u32>();
+                        let mut open = [true; 4];
+                        while open.iter().any(|&o| o) {
+                            let r: Vec<&chan::Receiver<u32>> = (0..4)
+                                .map(|i| if open[i] { &rxs[i] } else { &never })
+                                .collect();
+                            let (i, v) = select! {
+                                recv(r[0]) -> v => (0, v),
+                                recv(r[1]) -> v => (1, v),
+                                recv(r[2]) -> v => (2, v),
+                                recv(r[3]) -> v => (3, v),
+                            };
+                            match v {
+                                Some(v) => got[i].push(v),
+                                None => open[i] = false,
+                            }
+                        }
+                        got
+                    })
+                })
+                .collect();
+            drop(rxs);
+            let mut all: Vec<Vec<u32>> = vec![Vec::new(); 4];
+            for r in receivers {
+                for (i, vals) in r.await.unwrap().into_iter().enumerate() {
+                    all[i].extend(vals);
+                }
+            }
+            all
+        });
+        senders.into_iter().for_each(|s| s.join().unwrap());
+        for (i, mut vals) in got.into_iter().enumerate() {
+            vals.sort_unstable();
+            assert_eq!(vals, (0..N).collect::<Vec<_>>(), "cap {cap}, channel {i}");
+        }
+    }
+}
