@@ -149,7 +149,8 @@ impl SelectState {
         let n = cases.count();
         let mut order = PollOrder::new(n);
         loop {
-            for &i in order.as_slice() {
+            for k in 0..n {
+                let i = order.get(k);
                 if cases.case(i).try_complete() {
                     return Poll::Ready(i);
                 }
@@ -158,7 +159,7 @@ impl SelectState {
                 return Poll::Pending; // `select {}`: blocks forever
             }
             let selector = Arc::new(Selector::new(cx.waker().clone()));
-            match register_all(cases, &selector, order.as_slice()) {
+            match register_all(cases, &selector, &order) {
                 Registered::Completed(i) => {
                     unregister_others(cases, i);
                     return Poll::Ready(i);
@@ -233,10 +234,11 @@ enum Registered {
 fn register_all<C: CaseSet + ?Sized>(
     cases: &mut C,
     selector: &Arc<Selector>,
-    order: &[usize],
+    order: &PollOrder,
 ) -> Registered {
-    for (n, &i) in order.iter().enumerate() {
-        match cases.case(i).register(selector, i, n == 0) {
+    for k in 0..order.len() {
+        let i = order.get(k);
+        match cases.case(i).register(selector, i, k == 0) {
             Register::Linked => {}
             Register::Completed => return Registered::Completed(i),
             Register::Lost => return Registered::Parked,
@@ -666,10 +668,8 @@ pub fn select_blocking<C: CaseSet + Unpin>(cases: C) -> usize {
 #[doc(hidden)]
 pub fn try_select<C: CaseSet + ?Sized>(cases: &mut C) -> Option<usize> {
     let order = PollOrder::new(cases.count());
-    order
-        .as_slice()
-        .iter()
-        .copied()
+    (0..order.len())
+        .map(|k| order.get(k))
         .find(|&i| cases.case(i).try_complete())
 }
 
@@ -720,38 +720,47 @@ impl Selected {
     }
 }
 
-/// A uniformly random order of `n` cases (Go's `pollorder`).
-struct PollOrder {
-    inline: [usize; INLINE],
-    heap: Vec<usize>,
-    n: usize,
+/// A uniformly random order of `n` cases (Go's `pollorder`). Small selects
+/// (every `recv`/`send` is one) keep it in a few bytes on the stack.
+enum PollOrder {
+    Inline { len: u8, idx: [u8; INLINE] },
+    Heap(Vec<usize>),
 }
 
-const INLINE: usize = 16;
+const INLINE: usize = 32;
 
 impl PollOrder {
+    #[inline]
     fn new(n: usize) -> PollOrder {
-        let mut order = PollOrder {
-            inline: [0; INLINE],
-            heap: if n > INLINE {
-                (0..n).collect()
-            } else {
-                Vec::new()
-            },
-            n,
+        let mut order = if n <= INLINE {
+            let mut idx = [0u8; INLINE];
+            for (i, slot) in idx.iter_mut().enumerate().take(n) {
+                *slot = i as u8;
+            }
+            PollOrder::Inline { len: n as u8, idx }
+        } else {
+            PollOrder::Heap((0..n).collect())
         };
-        for (i, slot) in order.inline.iter_mut().enumerate().take(n) {
-            *slot = i;
+        if n > 1 {
+            order.shuffle();
         }
-        order.shuffle();
         order
     }
 
-    fn as_slice(&self) -> &[usize] {
-        if self.n > INLINE {
-            &self.heap
-        } else {
-            &self.inline[..self.n]
+    #[inline]
+    fn len(&self) -> usize {
+        match self {
+            PollOrder::Inline { len, .. } => usize::from(*len),
+            PollOrder::Heap(v) => v.len(),
+        }
+    }
+
+    /// The case polled `k`-th.
+    #[inline]
+    fn get(&self, k: usize) -> usize {
+        match self {
+            PollOrder::Inline { idx, .. } => usize::from(idx[k]),
+            PollOrder::Heap(v) => v[k],
         }
     }
 
@@ -761,15 +770,17 @@ impl PollOrder {
 
     #[cfg(not(gort_loom))]
     fn shuffle(&mut self) {
-        let n = self.n;
-        let slice = if n > INLINE {
-            &mut self.heap[..]
-        } else {
-            &mut self.inline[..n]
-        };
-        for i in (1..n).rev() {
-            slice.swap(i, random_below(i + 1));
+        match self {
+            PollOrder::Inline { len, idx } => fisher_yates(&mut idx[..usize::from(*len)]),
+            PollOrder::Heap(v) => fisher_yates(v),
         }
+    }
+}
+
+#[cfg(not(gort_loom))]
+fn fisher_yates<I>(slice: &mut [I]) {
+    for i in (1..slice.len()).rev() {
+        slice.swap(i, random_below(i + 1));
     }
 }
 
