@@ -14,10 +14,19 @@
 //!    we stop), then complete the case as in pass 1. If it cannot complete
 //!    after all (its counterparts died in between), we unlink everything and
 //!    start again at pass 1 with a fresh selector: nobody relied on the old one.
+//!    (A restart needs a counterpart that dies between our check and our
+//!    attempt, under that channel's lock: some other select committed or gave
+//!    up meanwhile. Two selects registering against each other in lockstep
+//!    could in principle restart each other repeatedly; timing breaks the tie.)
 //! 3. **Wait**: the first party to CAS our selector from `WAITING` to a case
 //!    has already done the transfer for that case and unlinked that waiter; it
 //!    wakes us. We collect the case's outcome from its slot and unlink the
 //!    waiters of the other cases.
+//!
+//! A case never pairs with a waiter of its own select: waiters are told apart
+//! by their selector, not by their thread, so two tasks on one thread pair
+//! like any others and a select with `send(tx)` and `recv(rx)` on one
+//! unbuffered channel does not meet itself.
 //!
 //! # Dropped at any point
 //! Dropping a waiting select CASes `WAITING` → `ABORTED`. If that wins, no
