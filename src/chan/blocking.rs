@@ -5,6 +5,12 @@
 //!
 //! Spurious unparks are harmless: the future is polled again and stays
 //! pending. The waker is made once per thread and reused.
+//!
+//! Before parking, the thread backs off for a few rounds (spin, then
+//! `yield_now`, crossbeam's `Backoff`), re-polling in between: once the
+//! operation is registered a re-poll only reads its select state, and a
+//! counterpart that arrives within microseconds then costs no park/unpark
+//! round trip through the kernel.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,6 +18,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::Instant;
+
+use crossbeam_utils::Backoff;
 
 struct Unparker(Thread);
 
@@ -38,19 +46,24 @@ pub(crate) fn block_on<F: Future + Unpin>(
 ) -> Option<F::Output> {
     WAKER.with(|waker| {
         let mut cx = Context::from_waker(waker);
+        let backoff = Backoff::new();
         loop {
             if let Poll::Ready(v) = Pin::new(&mut *fut).poll(&mut cx) {
                 return Some(v);
             }
-            match deadline {
-                None => thread::park(),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return None;
-                    }
-                    thread::park_timeout(deadline - now);
-                }
+            let now = deadline.map(|_| Instant::now());
+            if let (Some(deadline), Some(now)) = (deadline, now)
+                && now >= deadline
+            {
+                return None;
+            }
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            match (deadline, now) {
+                (Some(deadline), Some(now)) => thread::park_timeout(deadline - now),
+                _ => thread::park(),
             }
         }
     })
