@@ -120,8 +120,11 @@ fn threads_row() -> f64 {
     per_thread
 }
 
+/// A row's name and the function that measures it in a child process.
+type Row = (&'static str, fn() -> f64);
+
 fn main() {
-    let rows: [(&str, fn() -> f64); 4] = [
+    let rows: [Row; 4] = [
         ("gort", gort_row),
         ("tokio_kanal", tokio_kanal_row),
         ("tokio_async_channel", tokio_async_channel_row),
