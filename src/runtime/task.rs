@@ -459,6 +459,9 @@ where
         unsafe { *self.stage.get() = Stage::Finished(result) };
         // SAFETY: we hold RUNNING, the only access to registry_key.
         let key = unsafe { *self.header.registry_key.get() };
+        // Counted as finished before anyone can observe COMPLETE: a joiner
+        // that returns must not still see this task in num_goroutines.
+        self.header.shared.task_finished();
         self.header
             .state
             .fetch_xor(RUNNING | COMPLETE, Ordering::AcqRel);
@@ -468,7 +471,6 @@ where
         if let Some(waker) = self.header.join_waker.lock().take() {
             waker.wake();
         }
-        self.header.shared.task_finished();
     }
 
     unsafe fn cancel(ptr: NonNull<Header>) {
