@@ -38,6 +38,7 @@ mod machine;
 pub(crate) mod queue;
 mod registry;
 pub(crate) mod scheduler;
+pub(crate) mod state;
 mod sysmon;
 pub(crate) mod task;
 pub(crate) mod timer;
