@@ -49,9 +49,8 @@ impl State {
         State(AtomicUsize::new(SCHEDULED))
     }
 
-    fn update(&self, mut f: impl FnMut(usize) -> Option<usize>) -> Result<usize, usize> {
-        self.0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| f(s))
+    fn update(&self, f: impl FnMut(usize) -> Option<usize>) -> Result<usize, usize> {
+        self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, f)
     }
 
     /// A wake: true if the task was idle and the caller must now queue it.
