@@ -37,4 +37,5 @@ pub mod __internal {
 pub mod __loom {
     pub use crate::runtime::idle::Idle;
     pub use crate::runtime::queue::{CAP, LocalQueue, QueueItem};
+    pub use crate::runtime::state::{Start, State};
 }

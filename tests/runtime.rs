@@ -413,3 +413,14 @@ fn join_handles_work_in_foreign_executors() {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Runtime>();
+    send_sync::<gort::Builder>();
+    send_sync::<JoinHandle<u8>>();
+    // The panic payload is `Box<dyn Any + Send>`, as in std and tokio.
+    fn send<T: Send>() {}
+    send::<JoinError>();
+}

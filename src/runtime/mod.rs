@@ -38,6 +38,7 @@ mod machine;
 pub(crate) mod queue;
 mod registry;
 pub(crate) mod scheduler;
+pub(crate) mod state;
 mod sysmon;
 pub(crate) mod task;
 pub(crate) mod timer;
@@ -242,16 +243,21 @@ fn schedtrace_from_env() -> std::io::Result<Option<Duration>> {
 }
 
 fn default_procs() -> std::io::Result<usize> {
-    if let Ok(v) = std::env::var("GORT_MAXPROCS") {
-        return match v.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("gort: GORT_MAXPROCS={v:?} is not a positive number"),
-            )),
-        };
+    match std::env::var("GORT_MAXPROCS") {
+        Ok(v) => parse_maxprocs(&v),
+        Err(_) => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
     }
-    Ok(std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// `GORT_MAXPROCS`'s value: a positive number, else a clear error.
+fn parse_maxprocs(v: &str) -> std::io::Result<usize> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("gort: GORT_MAXPROCS={v:?} is not a positive number"),
+        )),
+    }
 }
 
 impl Runtime {
@@ -551,6 +557,21 @@ pub(crate) fn block_on_here<F: Future>(f: F, detect: Option<&Arc<Shared>>) -> F:
                 deadlock::report(shared);
             }
             last_look = look;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_maxprocs;
+
+    #[test]
+    fn gort_maxprocs_takes_a_positive_number_only() {
+        assert_eq!(parse_maxprocs("4").unwrap(), 4);
+        assert_eq!(parse_maxprocs(" 16\n").unwrap(), 16);
+        for bad in ["0", "-1", "many", ""] {
+            let err = parse_maxprocs(bad).unwrap_err();
+            assert!(err.to_string().contains("GORT_MAXPROCS"), "{err}");
         }
     }
 }

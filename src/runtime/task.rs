@@ -7,19 +7,9 @@
 //! the header's vtable knows the concrete `F`, so run queues hold one word per
 //! task and never box a trait object.
 //!
-//! # State machine (`Header::state`)
-//! - `SCHEDULED`: the task sits in exactly one run queue (or is being handed to
-//!   one). Whoever sets it from idle must schedule one `TaskRef`.
-//! - `RUNNING`: one thread polls it; only that thread touches the stage.
-//! - `NOTIFIED`: woken while running; the runner schedules it again afterwards
-//!   (at the back of its P's queue, so `yield_now` really yields).
-//! - `COMPLETE`: the stage holds the output (or it was taken); final.
-//! - `CANCELLED`: `abort` was called; the next run drops the future instead of
-//!   polling it.
-//!
-//! Wake: idle → `SCHEDULED` and push; `RUNNING` → add `NOTIFIED`; otherwise
-//! nothing. So a task is in at most one queue, and a wake is never lost: a
-//! wake during a poll is remembered by `NOTIFIED`.
+//! # State machine
+//! See `runtime/state.rs`: a task is queued at most once, polled by one
+//! thread at a time, and a wake during a poll is remembered (`NOTIFIED`).
 //!
 //! # Output hand-off
 //! The runner writes the stage, then sets `COMPLETE` with `Release`, then takes
@@ -37,7 +27,7 @@ use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use parking_lot::Mutex;
@@ -45,13 +35,8 @@ use parking_lot::Mutex;
 use super::coop;
 use super::queue::QueueItem;
 use super::scheduler::{Shared, schedule};
+use super::state::{Start, State};
 use super::wait::{self, WaitReason};
-
-const SCHEDULED: usize = 1;
-const RUNNING: usize = 2;
-const NOTIFIED: usize = 4;
-const COMPLETE: usize = 8;
-const CANCELLED: usize = 16;
 
 /// Why a task produced no output.
 #[derive(thiserror::Error)]
@@ -114,7 +99,7 @@ struct Vtable {
 
 /// The part of a task that does not depend on its future's type.
 pub(crate) struct Header {
-    state: AtomicUsize,
+    state: State,
     vtable: &'static Vtable,
     pub(crate) shared: Arc<Shared>,
     join_waker: Mutex<Option<Waker>>,
@@ -187,7 +172,7 @@ where
 {
     let task = Arc::new(Task {
         header: Header {
-            state: AtomicUsize::new(SCHEDULED),
+            state: State::new(),
             vtable: &Task::<F>::VTABLE,
             shared,
             join_waker: Mutex::new(None),
@@ -215,16 +200,16 @@ impl Header {
 
     /// A snapshot for `dump` and the deadlock detector.
     pub(crate) fn info(&self) -> TaskInfo {
-        let state = self.state.load(Ordering::Acquire);
+        let (running, scheduled, complete) = self.state.snapshot();
         let wait = self.wait.load(Ordering::Relaxed);
         TaskInfo {
             id: self.id,
             spawned_at: self.spawned_at,
-            state: if state & COMPLETE != 0 {
+            state: if complete {
                 TaskState::Finished
-            } else if state & RUNNING != 0 {
+            } else if running {
                 TaskState::Running
-            } else if state & SCHEDULED != 0 {
+            } else if scheduled {
                 TaskState::Runnable
             } else {
                 TaskState::Waiting
@@ -265,26 +250,6 @@ impl TaskRef {
         unsafe { (self.header().vtable.cancel)(self.0) }
     }
 
-    /// Marks the task scheduled if it was idle; true if the caller must now
-    /// queue this reference.
-    fn transition_to_scheduled(&self) -> bool {
-        let state = &self.header().state;
-        let mut cur = state.load(Ordering::Acquire);
-        loop {
-            let next = if cur & (COMPLETE | SCHEDULED) != 0 {
-                return false;
-            } else if cur & RUNNING != 0 {
-                cur | NOTIFIED
-            } else {
-                cur | SCHEDULED
-            };
-            match state.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return next & SCHEDULED != 0,
-                Err(actual) => cur = actual,
-            }
-        }
-    }
-
     pub(crate) fn as_ptr(&self) -> *mut () {
         self.0.as_ptr().cast()
     }
@@ -318,7 +283,7 @@ impl QueueItem for TaskRef {
 
 /// Schedules a task woken from anywhere.
 fn wake_task(task: TaskRef) {
-    if task.transition_to_scheduled() {
+    if task.header().state.wake() {
         schedule(task);
     }
 }
@@ -370,10 +335,7 @@ where
     unsafe fn run(ptr: NonNull<Header>) -> RunOutcome {
         // SAFETY: the caller's TaskRef keeps the task alive for this call.
         let task = unsafe { Self::from_header(ptr) };
-        let state = &task.header.state;
-        let prev = state.fetch_xor(SCHEDULED | RUNNING, Ordering::AcqRel);
-        debug_assert_eq!(prev & (SCHEDULED | RUNNING | COMPLETE), SCHEDULED);
-        if prev & CANCELLED != 0 {
+        if task.header.state.start_run() == Start::Cancel {
             task.finish(Err(JoinError::Aborted));
             return RunOutcome::Done;
         }
@@ -419,26 +381,12 @@ where
                 TaskRef(ptr)
             });
         }
-        let mut cur = header.state.load(Ordering::Acquire);
-        loop {
-            debug_assert!(cur & RUNNING != 0);
-            let next = if cur & NOTIFIED != 0 {
-                (cur & !(RUNNING | NOTIFIED)) | SCHEDULED
-            } else {
-                cur & !RUNNING
-            };
-            match header
-                .state
-                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) if next & SCHEDULED != 0 => {
-                    // SAFETY: a new count for the queue that will hold the task.
-                    unsafe { Self::clone_ref(ptr) };
-                    return RunOutcome::Yielded(TaskRef(ptr));
-                }
-                Ok(_) => return RunOutcome::Parked,
-                Err(actual) => cur = actual,
-            }
+        if header.state.after_pending() {
+            // SAFETY: a new count for the queue that will hold the task.
+            unsafe { Self::clone_ref(ptr) };
+            RunOutcome::Yielded(TaskRef(ptr))
+        } else {
+            RunOutcome::Parked
         }
     }
 
@@ -459,32 +407,23 @@ where
         unsafe { *self.stage.get() = Stage::Finished(result) };
         // SAFETY: we hold RUNNING, the only access to registry_key.
         let key = unsafe { *self.header.registry_key.get() };
-        self.header
-            .state
-            .fetch_xor(RUNNING | COMPLETE, Ordering::AcqRel);
+        // Counted as finished before anyone can observe COMPLETE: a joiner
+        // that returns must not still see this task in num_goroutines.
+        self.header.shared.task_finished();
+        self.header.state.complete();
         if key != u32::MAX {
             drop(self.header.shared.registry.remove(key));
         }
         if let Some(waker) = self.header.join_waker.lock().take() {
             waker.wake();
         }
-        self.header.shared.task_finished();
     }
 
     unsafe fn cancel(ptr: NonNull<Header>) {
         // SAFETY: the caller's TaskRef keeps the task alive.
         let task = unsafe { Self::from_header(ptr) };
-        let state = &task.header.state;
-        let mut cur = state.load(Ordering::Acquire);
-        loop {
-            if cur & (RUNNING | COMPLETE) != 0 {
-                return;
-            }
-            let next = (cur & !SCHEDULED) | RUNNING | CANCELLED;
-            match state.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(actual) => cur = actual,
-            }
+        if !task.header.state.claim_to_cancel() {
+            return;
         }
         task.finish(Err(JoinError::Aborted));
     }
@@ -513,29 +452,14 @@ pub struct JoinHandle<T> {
 impl<T> JoinHandle<T> {
     /// True once the task has finished (returned, panicked or been aborted).
     pub fn is_finished(&self) -> bool {
-        self.task.header().state.load(Ordering::Acquire) & COMPLETE != 0
+        self.task.header().state.is_complete()
     }
 
     /// Asks the task to stop: it is dropped at its next yield point (at once if
     /// it is waiting) and its handle yields [`JoinError::Aborted`]. A task that
     /// already finished keeps its output.
     pub fn abort(&self) {
-        let state = &self.task.header().state;
-        let mut cur = state.load(Ordering::Acquire);
-        loop {
-            let next = if cur & COMPLETE != 0 {
-                return;
-            } else if cur & RUNNING != 0 {
-                cur | CANCELLED | NOTIFIED
-            } else {
-                cur | CANCELLED | SCHEDULED
-            };
-            match state.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(actual) => cur = actual,
-            }
-        }
-        if cur & (RUNNING | SCHEDULED) == 0 {
+        if self.task.header().state.abort() {
             schedule(self.task.clone());
         }
     }
@@ -547,7 +471,7 @@ impl<T> JoinHandle<T> {
     }
 
     fn try_take(&self) -> Option<Result<T, JoinError>> {
-        if self.task.header().state.load(Ordering::Acquire) & COMPLETE == 0 {
+        if !self.task.header().state.is_complete() {
             return None;
         }
         let mut out: Option<Result<T, JoinError>> = None;
