@@ -481,3 +481,31 @@ fn select_stress() {
         }
     }
 }
+
+/// A dynamic select over more cases than fit the inline poll order.
+#[test]
+fn dynamic_select_many_cases() {
+    let chans: Vec<_> = (0..40).map(|_| chan::bounded::<usize>(1)).collect();
+    let mut hits = [0u32; 40];
+    for round in 0..400 {
+        let ready = [round % 40, (round * 7 + 3) % 40]; // never equal: 6r + 3 is odd
+        for &i in &ready {
+            chans[i].0.try_send(i).unwrap();
+        }
+        for _ in 0..ready.len() {
+            let mut sel = Select::new();
+            for (_, rx) in &chans {
+                sel.recv(rx);
+            }
+            let done = sel.select_blocking();
+            let i = done.index();
+            assert!(ready.contains(&i), "case {i} was not ready");
+            assert_eq!(done.recv::<usize>(), Some(i));
+            hits[i] += 1;
+        }
+    }
+    assert!(
+        hits.iter().all(|&h| h > 0),
+        "every case was chosen at some point"
+    );
+}
