@@ -27,10 +27,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-
-use std::sync::Arc;
 
 use parking_lot::Mutex;
 
