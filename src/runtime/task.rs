@@ -393,18 +393,22 @@ where
     /// Drops the future, stores the result, publishes COMPLETE, wakes the
     /// joiner. The caller holds RUNNING.
     fn finish(&self, result: Result<F::Output, JoinError>) {
-        // Dropping the future may panic; it must still count as finished.
-        // SAFETY: the caller holds RUNNING, so the stage is ours.
-        let old = catch_unwind(AssertUnwindSafe(|| unsafe {
-            std::mem::replace(&mut *self.stage.get(), Stage::Consumed)
+        // The future is pinned: it is dropped in place, never moved out first
+        // (a self-referential future, e.g. one parked in `select!`, would run
+        // its destructor through dangling pointers). Dropping it may panic; it
+        // must still count as finished.
+        // SAFETY: the caller holds RUNNING, so the stage is ours; it is
+        // dropped exactly once here and overwritten below without a drop.
+        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
+            std::ptr::drop_in_place(self.stage.get())
         }));
-        let dropped = catch_unwind(AssertUnwindSafe(move || drop(old)));
         let result = match (result, dropped) {
             (Err(JoinError::Aborted), Err(payload)) => Err(JoinError::Panicked(payload)),
             (result, _) => result,
         };
-        // SAFETY: still RUNNING; nobody else reads the stage before COMPLETE.
-        unsafe { *self.stage.get() = Stage::Finished(result) };
+        // SAFETY: still RUNNING; nobody else reads the stage before COMPLETE,
+        // and the old stage was dropped above (`write` does not drop it again).
+        unsafe { std::ptr::write(self.stage.get(), Stage::Finished(result)) };
         // SAFETY: we hold RUNNING, the only access to registry_key.
         let key = unsafe { *self.header.registry_key.get() };
         // Counted as finished before anyone can observe COMPLETE: a joiner
