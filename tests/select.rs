@@ -509,3 +509,90 @@ fn dynamic_select_many_cases() {
         "every case was chosen at some point"
     );
 }
+
+/// A parked task names its wait in Go's words in the runtime's dump.
+#[test]
+fn dump_names_channel_waits() {
+    let rt = gort::Runtime::builder().procs(2).build().unwrap();
+    let (tx, rx) = chan::unbuffered::<u8>();
+    let (tx2, rx2) = chan::unbuffered::<u8>();
+    let receiver = {
+        let rx = rx.clone();
+        rt.go(async move { rx.recv().await })
+    };
+    let sender = {
+        let tx2 = tx2.clone();
+        rt.go(async move { tx2.send(1).await })
+    };
+    let selecting = {
+        let never = chan::never::<u8>();
+        rt.go(async move {
+            select! {
+                recv(never) -> _ => {},
+                recv(chan::never::<u8>()) -> _ => {},
+                default => {},
+            }
+            let (_keep, rx3) = chan::bounded::<u8>(1);
+            select! {
+                recv(rx3) -> _ => {},
+                recv(chan::never::<u8>()) -> _ => {},
+            }
+        })
+    };
+    thread::sleep(Duration::from_millis(50));
+    let dump = rt.dump();
+    assert!(dump.contains("[chan receive, "), "{dump}");
+    assert!(dump.contains("[chan send, "), "{dump}");
+    assert!(dump.contains("[select, "), "{dump}");
+    tx.try_send(7).unwrap();
+    assert_eq!(rx2.try_recv(), Ok(1));
+    assert_eq!(receiver.join().unwrap(), Some(7));
+    assert_eq!(sender.join().unwrap(), Ok(()));
+    selecting.abort();
+}
+
+/// A task aborted while parked in `select!` (its future dropped in place by
+/// the runtime) loses nothing: a value handed to it goes back to its channel.
+#[test]
+fn aborted_select_task_loses_nothing() {
+    let rt = gort::Runtime::builder().procs(2).build().unwrap();
+    for round in 0..200u32 {
+        let (tx, rx) = chan::unbuffered::<u32>();
+        let task = {
+            let rx = rx.clone();
+            rt.go(async move {
+                select! {
+                    recv(rx) -> v => v,
+                    recv(chan::never::<u32>()) -> _ => None,
+                }
+            })
+        };
+        while tx.try_send(round).is_err() {
+            thread::yield_now(); // until the task is parked in its select
+        }
+        task.abort();
+        let received = match task.join() {
+            Ok(v) => v,
+            Err(e) => {
+                assert!(e.is_aborted());
+                None
+            }
+        };
+        let left = rx.try_recv().ok();
+        assert_eq!(
+            usize::from(received.is_some()) + usize::from(left.is_some()),
+            1
+        );
+        assert_eq!(received.or(left), Some(round));
+    }
+    // A runtime dropped with a task parked in a select drops it cleanly too.
+    let (_keep, rx) = chan::bounded::<u8>(1);
+    drop(rt.go(async move {
+        select! {
+            recv(rx) -> _ => {},
+            recv(chan::never::<u8>()) -> _ => {},
+        }
+    }));
+    thread::sleep(Duration::from_millis(10));
+    drop(rt);
+}

@@ -61,6 +61,7 @@ use super::waiter::{Commit, Selector, Waiter};
 use super::{Receiver, SendError, Sender};
 use crate::loom::Arc;
 use crate::runtime::coop;
+use crate::runtime::wait::{WaitReason, parked_on};
 
 /// What registering one case in pass 2 found.
 #[doc(hidden)]
@@ -92,6 +93,8 @@ pub trait SelectCase {
     /// The select completed with this case but is being dropped before its
     /// outcome was returned: a received value goes back to the channel.
     fn abandon(&mut self);
+    /// Whether this is a send case (for the wait reason a task dump shows).
+    fn is_send(&self) -> bool;
 }
 
 /// A set of cases the engine can index.
@@ -165,6 +168,7 @@ impl SelectState {
                 }
             }
             if n == 0 {
+                parked_on(WaitReason::Select);
                 return Poll::Pending; // `select {}`: blocks forever
             }
             let selector = Arc::new(Selector::new(cx.waker().clone()));
@@ -195,6 +199,7 @@ impl SelectState {
         if selector.committed().is_none() {
             selector.set_waker(cx.waker());
             if selector.committed().is_none() {
+                parked_on(wait_reason(cases));
                 return Poll::Pending;
             }
         }
@@ -227,6 +232,16 @@ impl SelectState {
     /// Whether the select is parked (its waiters are linked).
     pub fn is_waiting(&self) -> bool {
         self.selector.is_some()
+    }
+}
+
+/// What a parked select waits for, in Go's words (`chan receive`, `chan
+/// send`, `select`), for the runtime's task dump and deadlock detector.
+fn wait_reason<C: CaseSet + ?Sized>(cases: &mut C) -> WaitReason {
+    match cases.count() {
+        1 if cases.case(0).is_send() => WaitReason::ChanSend,
+        1 => WaitReason::ChanReceive,
+        _ => WaitReason::Select,
     }
 }
 
@@ -426,6 +441,10 @@ impl<T> SelectCase for RecvCase<'_, T> {
             self.chan.put_back(v);
         }
     }
+
+    fn is_send(&self) -> bool {
+        false
+    }
 }
 
 /// A receive case's registration, kept between polls by a `Receiver`'s `Stream`.
@@ -547,6 +566,10 @@ impl<T> SelectCase for SendCase<'_, T> {
     }
 
     fn abandon(&mut self) {}
+
+    fn is_send(&self) -> bool {
+        true
+    }
 }
 
 // Values are moved in and out freely and never pinned: a case is `Unpin`
