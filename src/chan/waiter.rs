@@ -134,7 +134,9 @@ impl Selector {
 
     /// Wakes the owner. Called by the committer after it released the channel lock.
     pub(crate) fn wake(&self) {
-        self.waker.lock().wake_by_ref();
+        // Cloned out, woken outside the lock: a waker may do anything.
+        let waker = self.waker.lock().clone();
+        waker.wake();
     }
 }
 
