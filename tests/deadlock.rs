@@ -5,8 +5,8 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use gort::Runtime;
 use gort::sync::WaitGroup;
+use gort::{Runtime, chan};
 
 fn rt() -> Runtime {
     Runtime::builder().procs(2).build().unwrap()
@@ -52,6 +52,46 @@ fn main_waits_on_a_waitgroup_nobody_can_finish() {
         "took {:?}",
         start.elapsed()
     );
+}
+
+fn two_tasks_each_receiving_from_the_other_deadlock() {
+    let start = Instant::now();
+    let r = outcome(async || {
+        let (to_a, from_b) = chan::unbuffered::<u8>();
+        let (to_b, from_a) = chan::unbuffered::<u8>();
+        let a = gort::go(async move {
+            from_b.recv().await;
+            to_b.send(1).await.ok();
+        });
+        let b = gort::go(async move {
+            from_a.recv().await;
+            to_a.send(2).await.ok();
+        });
+        a.await.unwrap();
+        b.await.unwrap();
+    });
+    let msg = r.expect_err("a deadlock must panic");
+    assert!(
+        msg.starts_with("fatal error: all goroutines are asleep - deadlock!"),
+        "{msg}"
+    );
+    assert_eq!(msg.matches("[chan receive, ").count(), 2, "{msg}");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+fn no_alarm_while_a_ticker_could_still_fire() {
+    let r = outcome(async || {
+        let ticker = gort::time::Ticker::new(Duration::from_millis(300));
+        for _ in 0..3 {
+            ticker.c().recv().await;
+        }
+        ticker.stop();
+    });
+    assert!(r.is_ok(), "false alarm: {r:?}");
 }
 
 fn no_alarm_while_a_plain_thread_could_still_wake_us() {
@@ -131,28 +171,18 @@ fn verify_none_catches_a_leaked_task() {
 }
 
 fn main() {
-    let tests: [(&str, fn()); 6] = [
-        (
-            "main_waits_on_a_waitgroup_nobody_can_finish",
-            main_waits_on_a_waitgroup_nobody_can_finish,
-        ),
-        (
-            "no_alarm_while_a_plain_thread_could_still_wake_us",
-            no_alarm_while_a_plain_thread_could_still_wake_us,
-        ),
-        (
-            "no_alarm_while_a_timer_is_pending",
-            no_alarm_while_a_timer_is_pending,
-        ),
-        (
-            "no_alarm_for_a_task_waiting_on_a_foreign_future",
-            no_alarm_for_a_task_waiting_on_a_foreign_future,
-        ),
-        ("dump_lists_a_parked_task", dump_lists_a_parked_task),
-        (
-            "verify_none_catches_a_leaked_task",
-            verify_none_catches_a_leaked_task,
-        ),
+    macro_rules! named {
+        ($($test:ident),* $(,)?) => { [$((stringify!($test), $test as fn())),*] };
+    }
+    let tests = named![
+        main_waits_on_a_waitgroup_nobody_can_finish,
+        two_tasks_each_receiving_from_the_other_deadlock,
+        no_alarm_while_a_ticker_could_still_fire,
+        no_alarm_while_a_plain_thread_could_still_wake_us,
+        no_alarm_while_a_timer_is_pending,
+        no_alarm_for_a_task_waiting_on_a_foreign_future,
+        dump_lists_a_parked_task,
+        verify_none_catches_a_leaked_task,
     ];
     // Expected panics print nothing; real failures are reported below.
     std::panic::set_hook(Box::new(|_| {}));
