@@ -175,7 +175,7 @@ impl<E: Send + 'static> Group<E> {
 
     /// [`wait`](Group::wait), blocking this thread. For plain threads.
     pub fn wait_blocking(&self) -> Result<(), E> {
-        crate::sync::block_on::block_on(self.wait())
+        crate::runtime::park::wait(self.wait())
     }
 
     fn spawn<F>(&self, f: F, permit: Option<Permit>)

@@ -47,7 +47,6 @@
 //! state), `select.rs` (the engine every blocking operation runs on),
 //! `blocking.rs` (parking plain threads), `never.rs`, `error.rs`.
 
-mod blocking;
 mod error;
 mod hchan;
 mod never;
@@ -74,6 +73,7 @@ pub use self::select::{Select, Selected};
 use self::hchan::{Chan, TryRecv, TrySend};
 use crate::loom::Arc;
 use crate::loom::atomic::Ordering;
+use crate::runtime::park;
 
 /// A channel holding at most `cap` values; `cap == 0` is [`unbuffered`].
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
@@ -145,7 +145,7 @@ impl<T> Sender<T> {
     /// Sends `v`, blocking this thread. For plain threads; in a task use [`send`](Self::send).
     pub fn send_blocking(&self, v: T) -> Result<(), SendError<T>> {
         let mut op = Selecting::new(SendCase::on(&self.chan, v));
-        blocking::block_on(&mut op, None).expect("no deadline");
+        park::block_on(&mut op, None).expect("no deadline");
         op.cases.take()
     }
 
@@ -153,7 +153,7 @@ impl<T> Sender<T> {
     pub fn send_timeout(&self, v: T, d: Duration) -> Result<(), SendTimeoutError<T>> {
         let deadline = Instant::now().checked_add(d);
         let mut op = Selecting::new(SendCase::on(&self.chan, v));
-        if blocking::block_on(&mut op, deadline).is_none() && op.abort().is_none() {
+        if park::block_on(&mut op, deadline).is_none() && op.abort().is_none() {
             let v = op.cases.take_unsent().expect("an unsent value comes back");
             return Err(SendTimeoutError::Timeout(v));
         }
@@ -214,7 +214,7 @@ impl<T> Receiver<T> {
     /// Receives, blocking this thread. For plain threads; in a task use [`recv`](Self::recv).
     pub fn recv_blocking(&self) -> Option<T> {
         let mut op = Selecting::new(RecvCase::on(&self.chan));
-        blocking::block_on(&mut op, None).expect("no deadline");
+        park::block_on(&mut op, None).expect("no deadline");
         op.cases.take()
     }
 
@@ -222,7 +222,7 @@ impl<T> Receiver<T> {
     pub fn recv_timeout(&self, d: Duration) -> Result<T, RecvTimeoutError> {
         let deadline = Instant::now().checked_add(d);
         let mut op = Selecting::new(RecvCase::on(&self.chan));
-        if blocking::block_on(&mut op, deadline).is_none() && op.abort().is_none() {
+        if park::block_on(&mut op, deadline).is_none() && op.abort().is_none() {
             return Err(RecvTimeoutError::Timeout);
         }
         op.cases.take().ok_or(RecvTimeoutError::Closed)

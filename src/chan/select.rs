@@ -678,7 +678,7 @@ impl<'a> Select<'a> {
     /// Blocks the calling thread until one case takes effect.
     pub fn select_blocking(self) -> Selected {
         let mut selecting = Selecting::new(self.cases);
-        let index = super::blocking::block_on(&mut selecting, None).expect("no deadline");
+        let index = crate::runtime::park::block_on(&mut selecting, None).expect("no deadline");
         Selected::new(index, selecting.cases[index].take_any())
     }
 
@@ -693,7 +693,7 @@ impl<'a> Select<'a> {
 #[doc(hidden)]
 pub fn select_blocking<C: CaseSet + Unpin>(cases: C) -> usize {
     let mut selecting = Selecting::new(cases);
-    super::blocking::block_on(&mut selecting, None).expect("no deadline")
+    crate::runtime::park::block_on(&mut selecting, None).expect("no deadline")
 }
 
 /// Pass 1 only: the case that took effect, if any could. Used for `default`.

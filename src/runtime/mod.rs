@@ -35,6 +35,7 @@ pub(crate) mod deadlock;
 mod dump;
 pub(crate) mod idle;
 mod machine;
+pub(crate) mod park;
 pub(crate) mod queue;
 mod registry;
 pub(crate) mod scheduler;

@@ -13,7 +13,6 @@
 //! wg.wait_blocking();
 //! ```
 
-pub(crate) mod block_on;
 mod waitgroup;
 
 pub use self::waitgroup::WaitGroup;

@@ -110,7 +110,7 @@ impl WaitGroup {
     /// Blocks this thread until the counter is zero. For plain threads; in a
     /// task use [`wait`](WaitGroup::wait).
     pub fn wait_blocking(&self) {
-        super::block_on::block_on(self.wait());
+        crate::runtime::park::wait(self.wait());
     }
 
     /// Go 1.25's `wg.Go(f)`: adds one to the counter and runs `f` in a new

@@ -1,7 +1,8 @@
-//! Blocking a plain OS thread on a channel future: the thread parks, and the
-//! waker the future registers unparks it. This is what `recv_blocking`,
-//! `send_timeout`, `select_blocking!` and friends run on, so the thread and
-//! the async paths share one protocol.
+//! Blocking a plain OS thread on a future: the thread parks, and the waker
+//! the future registers unparks it. Every `*_blocking` / `*_timeout` method
+//! (channels, `select_blocking!`, `WaitGroup`, `errgroup`) runs on this, so
+//! the thread and the async paths share one protocol. (`Runtime::block_on`
+//! has its own loop: it also watches for deadlocks.)
 //!
 //! Spurious unparks are harmless: the future is polled again and stays
 //! pending. The waker is made once per thread and reused.
@@ -35,6 +36,12 @@ impl Wake for Unparker {
 
 thread_local! {
     static WAKER: Waker = Waker::from(Arc::new(Unparker(thread::current())));
+}
+
+/// Polls `fut` on this thread until it is ready.
+pub(crate) fn wait<F: Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    block_on(&mut fut, None).expect("no deadline")
 }
 
 /// Polls `fut` on this thread until it is ready, or until `deadline` has
