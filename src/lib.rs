@@ -5,6 +5,33 @@
 //! `select!` with Go's exactly-once semantics, a cancellation/deadline
 //! [`context::Context`] tree, and [`errgroup::Group`], [`sync::WaitGroup`] and a
 //! weighted [`semaphore::Weighted`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use gort::{chan, select};
+//!
+//! let total = gort::run(async {
+//!     let (tx, rx) = chan::unbuffered::<u32>();
+//!     gort::go(async move {
+//!         for i in 1..=3 {
+//!             tx.send(i).await.unwrap(); // returns once a receiver has it
+//!         }
+//!     }); // tx dropped: the channel closes
+//!     let mut total = 0;
+//!     loop {
+//!         select! {
+//!             recv(rx) -> v => match v { Some(v) => total += v, None => break },
+//!             recv(gort::time::after(Duration::from_secs(1))) -> _ => panic!("stalled"),
+//!         }
+//!     }
+//!     total
+//! });
+//! assert_eq!(total, 6);
+//! ```
+//!
+//! Layers, each module opening with what it guarantees: [`runtime`] (G, M,
+//! P, timers, sysmon) ← [`chan`] and `select!` ← [`context`], [`sync`],
+//! [`errgroup`], [`semaphore`].
 #![warn(missing_docs)]
 
 mod loom;
@@ -39,3 +66,8 @@ pub mod __loom {
     pub use crate::runtime::queue::{CAP, LocalQueue, QueueItem};
     pub use crate::runtime::state::{Start, State};
 }
+
+/// The README's example runs as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
