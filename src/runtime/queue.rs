@@ -19,7 +19,7 @@
 //!
 //! When the ring is full, the owner moves half of it plus the new item to the
 //! global queue in one batch (Go's `runqputslow`), so a burst of spawns costs
-//! one global lock per `CAP / 2` tasks.
+//! one global lock per `CAP / 2` tasks, and no allocation.
 
 use crate::loom::atomic::{AtomicPtr, AtomicU32, Ordering};
 use crossbeam_utils::CachePadded;
@@ -88,7 +88,7 @@ impl<T: QueueItem> LocalQueue<T> {
 
     /// Owner only: appends `item`; when the ring is full, moves half of it and
     /// `item` to `overflow` (Go's `runqput` / `runqputslow`).
-    pub fn push_back(&self, item: T, overflow: impl FnOnce(Vec<T>)) {
+    pub fn push_back(&self, item: T, overflow: impl FnOnce(Overflow<T>)) {
         let ptr = item.into_raw();
         loop {
             let head = self.head.load(Ordering::Acquire);
@@ -108,11 +108,14 @@ impl<T: QueueItem> LocalQueue<T> {
     }
 
     #[cold]
-    fn take_half_for_overflow(&self, head: u32, ptr: *mut ()) -> Option<Vec<T>> {
+    fn take_half_for_overflow(&self, head: u32, ptr: *mut ()) -> Option<Overflow<T>> {
         let n = CAP / 2;
-        let taken: Vec<*mut ()> = (0..n)
-            .map(|i| self.slot(head.wrapping_add(i)).load(Ordering::Relaxed))
-            .collect();
+        let mut ptrs = [ptr; OVERFLOW_LEN];
+        for (i, p) in ptrs[..n as usize].iter_mut().enumerate() {
+            *p = self
+                .slot(head.wrapping_add(i as u32))
+                .load(Ordering::Relaxed);
+        }
         self.head
             .compare_exchange(
                 head,
@@ -121,14 +124,12 @@ impl<T: QueueItem> LocalQueue<T> {
                 Ordering::Relaxed,
             )
             .ok()?;
-        // SAFETY: the CAS above took slots head..head+n; each pointer came from
-        // `into_raw` in `push_back` and is now ours alone. `ptr` was never published.
-        let batch = taken
-            .into_iter()
-            .chain(std::iter::once(ptr))
-            .map(|p| unsafe { T::from_raw(p) })
-            .collect();
-        Some(batch)
+        // The CAS above took slots head..head+n; `ptr` (last) was never published.
+        Some(Overflow {
+            ptrs,
+            next: 0,
+            _items: std::marker::PhantomData,
+        })
     }
 
     /// Owner only: takes the oldest item.
@@ -211,6 +212,35 @@ impl<T: QueueItem> LocalQueue<T> {
                 return n;
             }
         }
+    }
+}
+
+const OVERFLOW_LEN: usize = CAP as usize / 2 + 1;
+
+/// Half a full ring plus the item that did not fit, on its way to the global
+/// queue: a fixed array, so overflowing allocates nothing.
+pub struct Overflow<T: QueueItem> {
+    /// Owned pointers from `into_raw`; those before `next` were handed out.
+    ptrs: [*mut (); OVERFLOW_LEN],
+    next: usize,
+    _items: std::marker::PhantomData<T>,
+}
+
+impl<T: QueueItem> Iterator for Overflow<T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        let ptr = *self.ptrs.get(self.next)?;
+        self.next += 1;
+        // SAFETY: each pointer is owned by this batch (taken by the head CAS,
+        // or never published) and handed out once, as `next` moves past it.
+        Some(unsafe { T::from_raw(ptr) })
+    }
+}
+
+impl<T: QueueItem> Drop for Overflow<T> {
+    fn drop(&mut self) {
+        self.for_each(drop);
     }
 }
 

@@ -141,7 +141,7 @@ impl GlobalQueue {
         self.len.store(q.len(), Ordering::SeqCst);
     }
 
-    fn push_batch(&self, batch: Vec<TaskRef>) {
+    fn push_batch(&self, batch: impl IntoIterator<Item = TaskRef>) {
         let mut q = self.queue.lock();
         q.extend(batch);
         self.len.store(q.len(), Ordering::SeqCst);
@@ -151,13 +151,19 @@ impl GlobalQueue {
         self.len.load(Ordering::SeqCst) == 0
     }
 
-    /// Takes up to `max` tasks from the front.
-    fn take_batch(&self, max: usize) -> Vec<TaskRef> {
+    /// Takes up to `max` tasks from the front: returns the first and moves the
+    /// rest into `runq`, which must have room for them.
+    fn take_into(&self, max: usize, runq: &LocalQueue<TaskRef>) -> Option<TaskRef> {
         let mut q = self.queue.lock();
-        let n = max.min(q.len());
-        let batch = q.drain(..n).collect();
+        let first = q.pop_front()?;
+        let n = (max - 1).min(q.len());
+        for task in q.drain(..n) {
+            runq.push_back(task, |_| {
+                unreachable!("gort: room in the local queue was reserved")
+            });
+        }
         self.len.store(q.len(), Ordering::SeqCst);
-        batch
+        Some(first)
     }
 
     fn drain(&self) -> Vec<TaskRef> {
@@ -404,14 +410,9 @@ impl Shared {
     fn take_global(&self, p: usize) -> Option<TaskRef> {
         let len = self.global.len.load(Ordering::Relaxed);
         let max = (len / self.procs() + 1).min(CAP as usize / 2);
-        let mut batch = self.global.take_batch(max).into_iter();
-        let first = batch.next();
-        for task in batch {
-            self.ps[p]
-                .runq
-                .push_back(task, |overflow| self.global.push_batch(overflow));
-        }
-        first
+        // Only thieves touch our queue meanwhile, and they only shrink it.
+        let room = (CAP - self.ps[p].runq.len()) as usize;
+        self.global.take_into(max.min(room + 1), &self.ps[p].runq)
     }
 
     /// Go's `stealWork`: random victims, four passes, runnext on the last one.
