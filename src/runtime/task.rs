@@ -519,3 +519,16 @@ impl<T> std::fmt::Debug for JoinHandle<T> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Header;
+
+    /// The per-task cost the issue bounds: "well under 100 bytes".
+    #[test]
+    fn a_task_header_stays_small() {
+        let header = std::mem::size_of::<Header>();
+        println!("task header: {header} bytes (+16 for the Arc counts)");
+        assert!(header <= 72, "task header grew to {header} bytes");
+    }
+}
