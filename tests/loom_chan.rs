@@ -5,38 +5,14 @@
 //! Run: `RUSTFLAGS="--cfg gort_loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_chan`
 
 use std::future::Future;
-use std::pin::{Pin, pin};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
 use gort::chan::{self, TryRecvError};
-use loom::sync::Notify;
 use loom::thread;
 
-/// Wakes [`block_on`]. A `Notify` rather than `thread::unpark`: a late wake
-/// must not unpark the thread while it is blocked in `join` (loom does not
-/// allow that spurious wakeup).
-struct Wakeup(Notify);
-
-impl Wake for Wakeup {
-    fn wake(self: Arc<Self>) {
-        self.0.notify();
-    }
-}
-
-/// Runs `fut` on the current loom thread, waiting while it is pending.
-fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let wakeup = Arc::new(Wakeup(Notify::new()));
-    let waker = Waker::from(wakeup.clone());
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        wakeup.0.wait();
-    }
-}
+mod loom_support;
+use loom_support::block_on;
 
 fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(Waker::noop()))

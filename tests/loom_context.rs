@@ -2,17 +2,13 @@
 //! loom models of the context tree's cancel propagation: cancel racing with
 //! derive, with a child's own cancel and drop, and the err/cause publication.
 //!
-//! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_context`
+//! Run: `RUSTFLAGS="--cfg gort_loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_context`
 
 use gort::context::{Context, ContextError};
 use loom::thread;
 
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    // LOOM_MAX_PREEMPTIONS wins when set; 3 keeps each model well under a minute.
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = builder.preemption_bound.or(Some(3));
-    builder.check(f);
-}
+mod loom_support;
+use loom_support::model;
 
 #[test]
 fn cancel_racing_with_derive() {

@@ -1,45 +1,18 @@
 #![cfg(gort_loom)]
 //! loom models of the semaphore's waiter queue: grant vs. cancel vs. drop.
 //!
-//! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_semaphore`
+//! Run: `RUSTFLAGS="--cfg gort_loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_semaphore`
 
 use std::future::Future;
-use std::pin::{Pin, pin};
-use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll, Waker};
 
 use gort::context::{Context, ContextError};
 use gort::semaphore::Weighted;
-use loom::sync::Notify;
 use loom::thread;
 
-struct NotifyWaker(Notify);
-
-impl Wake for NotifyWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.notify();
-    }
-}
-
-/// Polls `f` on this loom thread, waiting on a loom `Notify` between polls.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let notify = Arc::new(NotifyWaker(Notify::new()));
-    let waker = Waker::from(notify.clone());
-    let mut f = pin!(f);
-    loop {
-        if let Poll::Ready(out) = f.as_mut().poll(&mut TaskContext::from_waker(&waker)) {
-            return out;
-        }
-        notify.0.wait();
-    }
-}
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    // LOOM_MAX_PREEMPTIONS wins when set; 3 keeps each model well under a minute.
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = builder.preemption_bound.or(Some(3));
-    builder.check(f);
-}
+mod loom_support;
+use loom_support::{block_on, model};
 
 #[test]
 fn two_acquirers_one_permit() {

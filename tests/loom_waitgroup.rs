@@ -2,45 +2,13 @@
 //! loom model of the WaitGroup: the counter's zeroing `done` racing with a
 //! waiter registering, and reuse after `wait` returns.
 //!
-//! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_waitgroup`
-
-use std::future::Future;
-use std::pin::pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+//! Run: `RUSTFLAGS="--cfg gort_loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_waitgroup`
 
 use gort::sync::WaitGroup;
-use loom::sync::Notify;
 use loom::thread;
 
-struct NotifyWaker(Notify);
-
-impl Wake for NotifyWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.notify();
-    }
-}
-
-/// Polls `f` on this loom thread, waiting on a loom `Notify` between polls: a
-/// lost wakeup shows up as a deadlock loom reports.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let notify = Arc::new(NotifyWaker(Notify::new()));
-    let waker = Waker::from(notify.clone());
-    let mut f = pin!(f);
-    loop {
-        if let Poll::Ready(out) = f.as_mut().poll(&mut Context::from_waker(&waker)) {
-            return out;
-        }
-        notify.0.wait();
-    }
-}
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    // LOOM_MAX_PREEMPTIONS wins when set; 3 keeps each model well under a minute.
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = builder.preemption_bound.or(Some(3));
-    builder.check(f);
-}
+mod loom_support;
+use loom_support::{block_on, model};
 
 #[test]
 fn done_racing_with_wait_never_loses_the_wakeup() {
