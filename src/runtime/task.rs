@@ -347,12 +347,13 @@ where
         }));
         let mut cx = Context::from_waker(&waker);
         let polled = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: we hold RUNNING, so the stage is ours; the future is never
-            // moved out of its UnsafeCell while Running (pinned in the Arc).
+            // SAFETY: we hold RUNNING, so the stage is ours alone.
             let stage = unsafe { &mut *task.stage.get() };
             let Stage::Running(future) = stage else {
                 unreachable!("gort: a task was polled after it finished")
             };
+            // SAFETY: the future lives in the task's Arc allocation and is
+            // dropped in place (`finish`), never moved: it stays pinned.
             let future = unsafe { Pin::new_unchecked(future) };
             wait::recording(|| coop::with_budget(|| future.poll(&mut cx)))
         }));
