@@ -448,7 +448,6 @@ where
 
 /// A handle to a spawned task: await it (or [`join`](JoinHandle::join) it from
 /// a plain thread) for the task's output. Dropping it detaches the task.
-#[must_use = "dropping a JoinHandle detaches the task; await it or drop it on purpose"]
 pub struct JoinHandle<T> {
     task: TaskRef,
     _output: PhantomData<fn() -> T>,
