@@ -424,3 +424,39 @@ fn public_types_are_send_and_sync() {
     fn send<T: Send>() {}
     send::<JoinError>();
 }
+
+#[test]
+fn dropping_a_runtime_while_foreign_threads_wake_its_tasks() {
+    // Shutdown races wakes from 4 plain threads: every future is dropped
+    // exactly once, whether it ran, was queued, or was woken mid-shutdown.
+    for round in 0..20 {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let rt = rt(2);
+        let gates: Vec<Gate> = (0..400).map(|_| Gate::default()).collect();
+        let handles: Vec<_> = gates
+            .iter()
+            .map(|g| {
+                let (g, guard) = (g.clone(), DropCounter(dropped.clone()));
+                rt.go(async move {
+                    let _guard = guard;
+                    g.wait().await;
+                    gort::yield_now().await;
+                })
+            })
+            .collect();
+        std::thread::scope(|s| {
+            for chunk in gates.chunks(100) {
+                s.spawn(move || chunk.iter().for_each(Gate::open));
+            }
+            if round % 2 == 0 {
+                std::thread::yield_now();
+            }
+            drop(rt);
+        });
+        assert_eq!(dropped.load(Ordering::SeqCst), 400, "round {round}");
+        for h in handles {
+            // Finished before shutdown, or aborted by it: never hangs.
+            let _ = h.join();
+        }
+    }
+}
