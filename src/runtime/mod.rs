@@ -49,10 +49,9 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::Thread;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 pub use task::{JoinError, JoinHandle};
@@ -489,24 +488,6 @@ pub fn blocking<F: FnOnce() -> R, R>(f: F) -> R {
     f()
 }
 
-/// Wakes a thread blocked in [`block_on_here`].
-struct ThreadWaker {
-    thread: Thread,
-    notified: AtomicBool,
-}
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if !self.notified.swap(true, Ordering::Release) {
-            self.thread.unpark();
-        }
-    }
-}
-
 /// Go's goroutine dump of the current runtime (the default one outside any):
 /// every live task with its id, spawn location, state, and what it waits on.
 ///
@@ -534,24 +515,21 @@ pub(crate) fn block_on_here<F: Future>(f: F, detect: Option<&Arc<Shared>>) -> F:
              (block_on / run / JoinHandle::join); use .await instead"
         );
     }
-    let park = Arc::new(ThreadWaker {
-        thread: std::thread::current(),
-        notified: AtomicBool::new(false),
-    });
-    let waker = Waker::from(park.clone());
-    let mut cx = Context::from_waker(&waker);
-    let mut f = pin!(f);
-    loop {
-        let (polled, reason) = wait::recording(|| f.as_mut().poll(&mut cx));
-        if let Poll::Ready(out) = polled {
-            return out;
-        }
+    park::with_thread_waker(|waker| {
+        let mut cx = Context::from_waker(waker);
+        let mut f = pin!(f);
         let mut last_look = None;
-        while !park.notified.swap(false, Ordering::Acquire) {
+        loop {
+            let (polled, reason) = wait::recording(|| f.as_mut().poll(&mut cx));
+            if let Poll::Ready(out) = polled {
+                return out;
+            }
             let Some(shared) = detect else {
                 std::thread::park();
                 continue;
             };
+            // Woken or timed out, the future is polled again; a look counts
+            // only if the next one finds the same state with nothing moved.
             std::thread::park_timeout(deadlock::CHECK_EVERY);
             let look = deadlock::looks_deadlocked(shared, reason);
             if look.is_some() && look == last_look {
@@ -559,7 +537,7 @@ pub(crate) fn block_on_here<F: Future>(f: F, detect: Option<&Arc<Shared>>) -> F:
             }
             last_look = look;
         }
-    }
+    })
 }
 
 #[cfg(test)]

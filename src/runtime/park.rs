@@ -38,6 +38,11 @@ thread_local! {
     static WAKER: Waker = Waker::from(Arc::new(Unparker(thread::current())));
 }
 
+/// Runs `f` with this thread's waker (it unparks this thread).
+pub(crate) fn with_thread_waker<R>(f: impl FnOnce(&Waker) -> R) -> R {
+    WAKER.with(f)
+}
+
 /// Polls `fut` on this thread until it is ready.
 pub(crate) fn wait<F: Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
