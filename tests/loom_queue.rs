@@ -15,6 +15,21 @@ fn drain(q: &Queue, into: &mut Vec<usize>) {
     }
 }
 
+/// A thief thread: steals half of `victim` into a queue of its own and
+/// returns everything it took.
+fn spawn_thief(victim: &Arc<Queue>) -> thread::JoinHandle<Vec<usize>> {
+    let victim = victim.clone();
+    thread::spawn(move || {
+        let mine = Queue::new();
+        let mut got = Vec::new();
+        if let Some(first) = victim.steal_half_into(&mine) {
+            got.push(*first);
+        }
+        drain(&mine, &mut got);
+        got
+    })
+}
+
 fn assert_each_once(mut seen: Vec<usize>, n: usize) {
     seen.sort_unstable();
     assert_eq!(
@@ -31,16 +46,7 @@ fn steal_races_pop() {
         for i in 0..3 {
             victim.push_back(Box::new(i), |_| unreachable!("no overflow below CAP"));
         }
-        let v = victim.clone();
-        let thief = thread::spawn(move || {
-            let mine = Queue::new();
-            let mut got = Vec::new();
-            if let Some(first) = v.steal_half_into(&mine) {
-                got.push(*first);
-            }
-            drain(&mine, &mut got);
-            got
-        });
+        let thief = spawn_thief(&victim);
         let mut seen = Vec::new();
         drain(&victim, &mut seen);
         seen.extend(thief.join().unwrap());
@@ -57,16 +63,7 @@ fn overflow_races_steal() {
         for i in 0..CAP as usize {
             victim.push_back(Box::new(i), |_| unreachable!("no overflow below CAP"));
         }
-        let v = victim.clone();
-        let thief = thread::spawn(move || {
-            let mine = Queue::new();
-            let mut got = Vec::new();
-            if let Some(first) = v.steal_half_into(&mine) {
-                got.push(*first);
-            }
-            drain(&mine, &mut got);
-            got
-        });
+        let thief = spawn_thief(&victim);
         let g = global.clone();
         victim.push_back(Box::new(CAP as usize), move |batch| {
             g.lock().unwrap().extend(batch.into_iter().map(|b| *b));
@@ -86,20 +83,7 @@ fn two_thieves_and_the_owner() {
         for i in 0..4 {
             victim.push_back(Box::new(i), |_| unreachable!("no overflow at CAP"));
         }
-        let thieves: Vec<_> = (0..2)
-            .map(|_| {
-                let v = victim.clone();
-                thread::spawn(move || {
-                    let mine = Queue::new();
-                    let mut got = Vec::new();
-                    if let Some(first) = v.steal_half_into(&mine) {
-                        got.push(*first);
-                    }
-                    drain(&mine, &mut got);
-                    got
-                })
-            })
-            .collect();
+        let thieves: Vec<_> = (0..2).map(|_| spawn_thief(&victim)).collect();
         let mut seen = Vec::new();
         if let Some(v) = victim.pop() {
             seen.push(*v);

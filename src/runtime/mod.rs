@@ -509,7 +509,7 @@ pub fn dump() -> String {
 /// Polls `f` on this thread, parking between polls. With `detect`, looks for
 /// a deadlock of that runtime while waiting.
 pub(crate) fn block_on_here<F: Future>(f: F, detect: Option<&Arc<Shared>>) -> F::Output {
-    if Worker::with_current(|w| w.is_some()) {
+    if in_task() {
         panic!(
             "gort: cannot block a worker thread inside a gort task \
              (block_on / run / JoinHandle::join); use .await instead"
