@@ -20,11 +20,12 @@
 //! (In async code the same arms go in `gort::select!`; a `default => …` arm
 //! makes either form non-blocking.)
 //!
-//! Expansion, roughly: `match (RecvCase::new(&rx), SendCase::new(&tx, v), …) {
-//! (mut c0, mut c1, …) => { let i = Selecting::new(&mut [&mut c0, …]).await;
-//! if i == 0 { let v = c0.take(); body0 } else if i == 1 { … } } }`. Binding
-//! the cases in a `match` keeps temporaries such as `ctx.done()` alive for
-//! the whole select.
+//! Expansion, roughly: `match (pin!(RecvCase::new(&rx)), pin!(SendCase::new(&tx,
+//! v)), …) { (mut c0, mut c1, …) => { let i = Selecting::new(&mut [c0.as_mut(),
+//! …]).await; if i == 0 { let v = c0.as_mut().take(); body0 } else if i == 1 {
+//! … } } }`. Binding the cases in a `match` keeps temporaries such as
+//! `ctx.done()` alive for the whole select; the cases are pinned because a
+//! parked select's channels point at the waiters inside them.
 
 /// Waits on several channel operations at once; exactly one takes effect.
 ///
@@ -119,13 +120,13 @@ macro_rules! __select_expand {
     };
     (@$mode:ident ($([$case:ident ($idx:expr) $kind:ident ($ch:expr) ($($v:expr)?) ($p:pat) ($body:expr)])+)
         ($($default:expr)?)) => {
-        match ($($crate::__select_case!($kind ($ch) ($($v)?)),)+) {
+        match ($(::std::pin::pin!($crate::__select_case!($kind ($ch) ($($v)?))),)+) {
             ($(mut $case,)+) => {
                 let __gort_index = $crate::__select_wait!(@$mode ($($default)?) $($case)+);
                 match __gort_index {
                     ::std::option::Option::Some(__gort_index) => {
                         $(if __gort_index == $idx {
-                            let $p = $case.take();
+                            let $p = $case.as_mut().take();
                             $body
                         } else)+ {
                             ::std::unreachable!("select: no such case")
@@ -155,18 +156,21 @@ macro_rules! __select_wait {
     (@async () $($case:ident)+) => {
         ::std::option::Option::Some(
             $crate::chan::Selecting::new(
-                &mut [$(&mut $case as &mut (dyn $crate::chan::SelectCase + ::std::marker::Send)),+][..],
+                &mut [$($case.as_mut()
+                    as ::std::pin::Pin<&mut (dyn $crate::chan::SelectCase + ::std::marker::Send)>),+][..],
             )
             .await,
         )
     };
     (@blocking () $($case:ident)+) => {
         ::std::option::Option::Some($crate::chan::select_blocking(
-            &mut [$(&mut $case as &mut dyn $crate::chan::SelectCase),+][..],
+            &mut [$($case.as_mut() as ::std::pin::Pin<&mut dyn $crate::chan::SelectCase>),+][..],
         ))
     };
     (@$mode:ident ($default:expr) $($case:ident)+) => {
-        $crate::chan::try_select(&mut [$(&mut $case as &mut dyn $crate::chan::SelectCase),+][..])
+        $crate::chan::try_select(::std::pin::Pin::new(
+            &mut [$($case.as_mut() as ::std::pin::Pin<&mut dyn $crate::chan::SelectCase>),+][..],
+        ))
     };
 }
 

@@ -121,13 +121,13 @@ fn unbuffered_send_returns_only_once_received() {
 fn unbuffered_try_ops_pair_with_parked_parties() {
     let (tx, rx) = chan::unbuffered();
     assert_eq!(tx.try_send(1), Err(TrySendError::Full(1)));
-    let mut recv = rx.recv();
+    let mut recv = Box::pin(rx.recv());
     assert!(poll_once(&mut recv).is_pending());
     tx.try_send(2).unwrap();
     assert_eq!(poll_once(&mut recv), Poll::Ready(Some(2)));
 
     assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
-    let mut send = tx.send(3);
+    let mut send = Box::pin(tx.send(3));
     assert!(poll_once(&mut send).is_pending());
     assert_eq!(rx.try_recv(), Ok(3));
     assert_eq!(poll_once(&mut send), Poll::Ready(Ok(())));
@@ -168,7 +168,7 @@ fn never_is_never_ready() {
         rx.recv_timeout(Duration::from_millis(5)),
         Err(RecvTimeoutError::Timeout)
     );
-    let mut recv = rx.recv();
+    let mut recv = Box::pin(rx.recv());
     assert!(poll_once(&mut recv).is_pending());
 }
 
@@ -249,15 +249,15 @@ async fn receiver_is_a_stream() {
 #[test]
 fn dropped_unbuffered_recv_future_gives_the_value_back() {
     let (tx, rx) = chan::unbuffered();
-    let mut recv = rx.recv();
+    let mut recv = Box::pin(rx.recv());
     assert!(poll_once(&mut recv).is_pending());
     tx.try_send(42).unwrap(); // handed to the parked receive
     drop(recv);
     assert_eq!(rx.try_recv(), Ok(42));
 
     // Same with a second receiver parked: the value goes to it.
-    let mut first = rx.recv();
-    let mut second = rx.recv();
+    let mut first = Box::pin(rx.recv());
+    let mut second = Box::pin(rx.recv());
     assert!(poll_once(&mut first).is_pending());
     assert!(poll_once(&mut second).is_pending());
     tx.try_send(7).unwrap();
@@ -271,14 +271,14 @@ fn dropped_unbuffered_recv_future_gives_the_value_back() {
 fn dropped_send_future_sent_it_or_gave_nothing() {
     let (tx, rx) = chan::bounded(1);
     tx.try_send(1).unwrap();
-    let mut send = tx.send(2);
+    let mut send = Box::pin(tx.send(2));
     assert!(poll_once(&mut send).is_pending());
     assert_eq!(rx.try_recv(), Ok(1)); // frees the slot: the parked 2 moves in
     drop(send);
     assert_eq!(rx.try_recv(), Ok(2));
 
     tx.try_send(3).unwrap();
-    let mut send = tx.send(4);
+    let mut send = Box::pin(tx.send(4));
     assert!(poll_once(&mut send).is_pending());
     drop(send); // never taken: nothing was sent
     assert_eq!(rx.try_recv(), Ok(3));
@@ -290,8 +290,8 @@ fn dropped_send_future_sent_it_or_gave_nothing() {
 #[test]
 fn waiters_of_one_thread_pair() {
     let (tx, rx) = chan::unbuffered();
-    let mut send = tx.send("hi");
-    let mut recv = rx.recv();
+    let mut send = Box::pin(tx.send("hi"));
+    let mut recv = Box::pin(rx.recv());
     assert!(poll_once(&mut send).is_pending());
     assert_eq!(poll_once(&mut recv), Poll::Ready(Some("hi")));
     assert_eq!(poll_once(&mut send), Poll::Ready(Ok(())));
@@ -327,7 +327,7 @@ fn ping_pong_on_one_thread() {
 fn dropping_many_parked_receivers_is_fast() {
     let (tx, rx) = chan::unbuffered::<u64>();
     let n = 1_000_000;
-    let mut futures: Vec<_> = (0..n).map(|_| rx.recv()).collect();
+    let mut futures: Vec<_> = (0..n).map(|_| Box::pin(rx.recv())).collect();
     for f in &mut futures {
         assert!(poll_once(f).is_pending());
     }

@@ -178,3 +178,41 @@ fn put_back_reaches_the_next_receiver() {
         assert_eq!(delivered, usize::from(sent));
     });
 }
+
+/// A parked receive polled again through a *different* waker while a sender
+/// hands it a value: the new waker is the one woken (a select re-registers
+/// rather than swap the waker a committer may be reading).
+#[test]
+fn repoll_with_a_new_waker_is_woken() {
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct Flag(loom::sync::atomic::AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    loom::model(|| {
+        let (tx, rx) = chan::unbuffered::<u32>();
+        let mut recv = Box::pin(rx.recv());
+        assert!(poll_once(recv.as_mut()).is_pending());
+        let sender = thread::spawn(move || (tx.try_send(1).is_ok(), tx));
+        let flag = Arc::new(Flag(loom::sync::atomic::AtomicBool::new(false)));
+        let waker = Waker::from(flag.clone());
+        let polled = recv.as_mut().poll(&mut Context::from_waker(&waker));
+        let (sent, _tx) = sender.join().unwrap();
+        match polled {
+            Poll::Ready(v) => assert_eq!(v, Some(1)),
+            Poll::Pending if sent => {
+                assert!(
+                    flag.0.load(std::sync::atomic::Ordering::SeqCst),
+                    "new waker not woken"
+                );
+                assert_eq!(poll_once(recv.as_mut()), Poll::Ready(Some(1)));
+            }
+            Poll::Pending => assert!(poll_once(recv.as_mut()).is_pending()),
+        }
+    });
+}

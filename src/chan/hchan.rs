@@ -21,9 +21,9 @@
 //! may select against itself on another case).
 
 use std::collections::VecDeque;
+use std::task::Waker;
 
 use super::waiter::{Commit, Selector, WaitQueue, Waiter};
-use crate::loom::Arc;
 use crate::loom::atomic::AtomicUsize;
 use crate::loom::{Mutex, MutexGuard};
 
@@ -46,15 +46,15 @@ pub(crate) struct State<T> {
     closed: bool,
     /// Every `Receiver` is gone: sends fail with their value.
     receivers_gone: bool,
-    sendq: WaitQueue<Waiter<T>>,
-    recvq: WaitQueue<Waiter<T>>,
+    sendq: WaitQueue<T>,
+    recvq: WaitQueue<T>,
 }
 
 /// The outcome of a send that does not wait.
 #[derive(Debug)]
 pub(crate) enum TrySend<T> {
-    /// Buffered, or handed to a receiver whose selector must now be woken.
-    Sent(Option<Arc<Selector>>),
+    /// Buffered, or handed to a receiver whose waker must now be woken.
+    Sent(Option<Waker>),
     Full(T),
     Closed(T),
 }
@@ -63,7 +63,7 @@ pub(crate) enum TrySend<T> {
 #[derive(Debug)]
 pub(crate) enum TryRecv<T> {
     /// A value, and the parked sender to wake if one was committed.
-    Got(T, Option<Arc<Selector>>),
+    Got(T, Option<Waker>),
     Empty,
     Closed,
 }
@@ -94,7 +94,7 @@ impl<T> Chan<T> {
         let woken = self.lock().close();
         match woken {
             Some(woken) => {
-                woken.iter().for_each(|s| s.wake());
+                woken.into_iter().for_each(Waker::wake);
                 true
             }
             None => false,
@@ -104,7 +104,7 @@ impl<T> Chan<T> {
     /// The last `Receiver` is gone: parked and later senders fail.
     pub(crate) fn disconnect_receivers(&self) {
         let woken = self.lock().disconnect_receivers();
-        woken.iter().for_each(|s| s.wake());
+        woken.into_iter().for_each(Waker::wake);
     }
 
     /// Gives back a value that was handed to a receive future dropped before
@@ -113,8 +113,8 @@ impl<T> Chan<T> {
     #[cold]
     pub(crate) fn put_back(&self, v: T) {
         let wake = self.lock().put_back(v);
-        if let Some(selector) = wake {
-            selector.wake();
+        if let Some(waker) = wake {
+            waker.wake();
         }
     }
 }
@@ -131,7 +131,7 @@ impl<T> State<T> {
     /// Sends without waiting. `me`: the operation asking, whose own waiters
     /// must not be paired with it.
     #[inline]
-    pub(crate) fn try_send(&mut self, v: T, me: Option<&Arc<Selector>>) -> TrySend<T> {
+    pub(crate) fn try_send(&mut self, v: T, me: Option<&Selector>) -> TrySend<T> {
         if self.closed || self.receivers_gone {
             return TrySend::Closed(v);
         }
@@ -139,7 +139,7 @@ impl<T> State<T> {
             v
         } else {
             match self.handoff_to_receiver(v, me) {
-                Ok(selector) => return TrySend::Sent(Some(selector)),
+                Ok(waker) => return TrySend::Sent(Some(waker)),
                 Err(v) => v,
             }
         };
@@ -152,7 +152,7 @@ impl<T> State<T> {
 
     /// Receives without waiting.
     #[inline]
-    pub(crate) fn try_recv(&mut self, me: Option<&Arc<Selector>>) -> TryRecv<T> {
+    pub(crate) fn try_recv(&mut self, me: Option<&Selector>) -> TryRecv<T> {
         if let Some(v) = self.buf.pop_front() {
             let wake = if self.sendq.is_empty() || self.buf.len() >= self.cap {
                 None
@@ -162,9 +162,9 @@ impl<T> State<T> {
             return TryRecv::Got(v, wake);
         }
         if !self.sendq.is_empty()
-            && let Some((v, selector)) = self.take_from_sender(me)
+            && let Some((v, waker)) = self.take_from_sender(me)
         {
-            return TryRecv::Got(v, Some(selector));
+            return TryRecv::Got(v, Some(waker));
         }
         if self.closed {
             TryRecv::Closed
@@ -175,87 +175,98 @@ impl<T> State<T> {
 
     /// Whether a send by `me` could complete now (used to decide, while a
     /// select is registering, whether it must take itself off the market).
-    pub(crate) fn send_ready(&self, me: &Arc<Selector>) -> bool {
+    pub(crate) fn send_ready(&self, me: &Selector) -> bool {
         self.closed
             || self.receivers_gone
             || self.buf.len() < self.cap
-            || has_live_peer(&self.recvq, me)
+            || self.recvq.has_live_peer(me)
     }
 
     /// Whether a receive by `me` could complete now.
-    pub(crate) fn recv_ready(&self, me: &Arc<Selector>) -> bool {
-        !self.buf.is_empty() || self.closed || has_live_peer(&self.sendq, me)
+    pub(crate) fn recv_ready(&self, me: &Selector) -> bool {
+        !self.buf.is_empty() || self.closed || self.sendq.has_live_peer(me)
     }
 
-    /// Parks a sender: its value waits in the waiter's slot.
-    pub(crate) fn park_sender(&mut self, waiter: Arc<Waiter<T>>) -> usize {
-        self.sendq.push_back(waiter)
+    /// Parks a sender, as case `case` of `selector`: its value waits in the
+    /// waiter's slot.
+    ///
+    /// # Safety
+    /// As for [`WaitQueue::push_back`].
+    pub(crate) unsafe fn park_sender(
+        &mut self,
+        waiter: &Waiter<T>,
+        selector: &Selector,
+        case: usize,
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe { self.sendq.push_back(waiter, selector, case) }
     }
 
-    /// Parks a receiver.
-    pub(crate) fn park_receiver(&mut self, waiter: Arc<Waiter<T>>) -> usize {
-        self.recvq.push_back(waiter)
+    /// Parks a receiver, as case `case` of `selector`.
+    ///
+    /// # Safety
+    /// As for [`WaitQueue::push_back`].
+    pub(crate) unsafe fn park_receiver(
+        &mut self,
+        waiter: &Waiter<T>,
+        selector: &Selector,
+        case: usize,
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe { self.recvq.push_back(waiter, selector, case) }
     }
 
-    pub(crate) fn unpark_sender(&mut self, key: usize, waiter: &Arc<Waiter<T>>) {
-        self.sendq.remove(key, waiter);
+    /// Unlinks a parked sender's waiter if a counterpart did not already.
+    pub(crate) fn unpark_sender(&mut self, waiter: &Waiter<T>) {
+        self.sendq.remove(waiter);
     }
 
-    pub(crate) fn unpark_receiver(&mut self, key: usize, waiter: &Arc<Waiter<T>>) {
-        self.recvq.remove(key, waiter);
+    /// Unlinks a parked receiver's waiter if a counterpart did not already.
+    pub(crate) fn unpark_receiver(&mut self, waiter: &Waiter<T>) {
+        self.recvq.remove(waiter);
     }
 
     /// Hands `v` to the first live parked receiver not belonging to `me`.
-    fn handoff_to_receiver(
-        &mut self,
-        mut v: T,
-        me: Option<&Arc<Selector>>,
-    ) -> Result<Arc<Selector>, T> {
-        let mut cursor = self.recvq.front();
-        while let Some(key) = cursor {
-            cursor = self.recvq.next(key);
-            if self.recvq.get(key).belongs_to(me) {
-                continue;
-            }
-            let waiter = self.recvq.unlink(key);
-            if !waiter.selector.is_waiting() {
+    fn handoff_to_receiver(&mut self, mut v: T, me: Option<&Selector>) -> Result<Waker, T> {
+        while let Some(peer) = self.recvq.unlink_first_not_of(me) {
+            if !peer.selector.is_waiting() {
                 continue; // dead: its select went another way
             }
-            // Written before the commit: the owner reads it only after seeing it.
-            *waiter.slot.lock() = Some(v);
+            // SAFETY: under the lock, before the commit: the owner reads the
+            // slot only once it saw the commit, and unlinks only under the lock.
+            unsafe { peer.waiter.put(v) };
             let commit = Commit {
-                case: waiter.case,
+                case: peer.case,
                 closed: false,
             };
-            if waiter.selector.try_commit(commit) {
-                return Ok(waiter.selector.clone());
+            match peer.selector.try_commit(commit) {
+                Some(waker) => return Ok(waker),
+                // SAFETY: as above; the commit lost, so the value is still ours.
+                None => v = unsafe { peer.waiter.take() }.expect("the slot was just filled"),
             }
-            v = waiter.slot.lock().take().expect("the slot was just filled");
         }
         Err(v)
     }
 
     /// Takes the value of the first live parked sender not belonging to `me`.
-    fn take_from_sender(&mut self, me: Option<&Arc<Selector>>) -> Option<(T, Arc<Selector>)> {
-        let mut cursor = self.sendq.front();
-        while let Some(key) = cursor {
-            cursor = self.sendq.next(key);
-            if self.sendq.get(key).belongs_to(me) {
+    fn take_from_sender(&mut self, me: Option<&Selector>) -> Option<(T, Waker)> {
+        while let Some(peer) = self.sendq.unlink_first_not_of(me) {
+            if !peer.selector.is_waiting() {
                 continue;
             }
-            let waiter = self.sendq.unlink(key);
+            // The value is taken *before* the commit, and put back if the
+            // commit loses: after a winning CAS the owner may free the waiter
+            // at once. SAFETY: under the lock; the owner touches its slot only
+            // after a commit it saw, or after unlinking under this lock.
+            let v = unsafe { peer.waiter.take() }.expect("a parked sender holds its value");
             let commit = Commit {
-                case: waiter.case,
+                case: peer.case,
                 closed: false,
             };
-            if waiter.selector.try_commit(commit) {
-                // After the commit the slot is ours: the owner no longer touches it.
-                let v = waiter
-                    .slot
-                    .lock()
-                    .take()
-                    .expect("a parked sender holds its value");
-                return Some((v, waiter.selector.clone()));
+            match peer.selector.try_commit(commit) {
+                Some(waker) => return Some((v, waker)),
+                // SAFETY: as above.
+                None => unsafe { peer.waiter.put(v) },
             }
         }
         None
@@ -263,34 +274,34 @@ impl<T> State<T> {
 
     /// A buffered receive freed a slot: move the first parked sender's value in.
     #[cold]
-    fn refill_from_sender(&mut self, me: Option<&Arc<Selector>>) -> Option<Arc<Selector>> {
-        let (v, selector) = self.take_from_sender(me)?;
+    fn refill_from_sender(&mut self, me: Option<&Selector>) -> Option<Waker> {
+        let (v, waker) = self.take_from_sender(me)?;
         self.buf.push_back(v);
-        Some(selector)
+        Some(waker)
     }
 
     /// Closes; returns the parked parties to wake, or `None` if already closed.
     #[cold]
-    fn close(&mut self) -> Option<Vec<Arc<Selector>>> {
+    fn close(&mut self) -> Option<Vec<Waker>> {
         if self.closed {
             return None;
         }
         self.closed = true;
-        let mut woken = commit_closed(self.recvq.drain());
-        woken.extend(commit_closed(self.sendq.drain()));
+        let mut woken = commit_closed(&mut self.recvq);
+        woken.extend(commit_closed(&mut self.sendq));
         Some(woken)
     }
 
     #[cold]
-    fn disconnect_receivers(&mut self) -> Vec<Arc<Selector>> {
+    fn disconnect_receivers(&mut self) -> Vec<Waker> {
         self.receivers_gone = true;
-        commit_closed(self.sendq.drain())
+        commit_closed(&mut self.sendq)
     }
 
     #[cold]
-    fn put_back(&mut self, v: T) -> Option<Arc<Selector>> {
+    fn put_back(&mut self, v: T) -> Option<Waker> {
         match self.handoff_to_receiver(v, None) {
-            Ok(selector) => Some(selector),
+            Ok(waker) => Some(waker),
             Err(v) => {
                 self.buf.push_front(v);
                 None
@@ -299,27 +310,16 @@ impl<T> State<T> {
     }
 }
 
-/// Commits every live waiter with `closed`; parked senders keep their value.
-fn commit_closed<T>(waiters: impl Iterator<Item = Arc<Waiter<T>>>) -> Vec<Arc<Selector>> {
-    waiters
-        .filter(|w| {
-            w.selector.try_commit(Commit {
-                case: w.case,
-                closed: true,
-            })
-        })
-        .map(|w| w.selector.clone())
-        .collect()
-}
-
-fn has_live_peer<T>(queue: &WaitQueue<Waiter<T>>, me: &Arc<Selector>) -> bool {
-    let mut cursor = queue.front();
-    while let Some(key) = cursor {
-        let waiter = queue.get(key);
-        if !waiter.belongs_to(Some(me)) && waiter.selector.is_waiting() {
-            return true;
-        }
-        cursor = queue.next(key);
+/// Unlinks every waiter and commits the live ones with `closed`; parked
+/// senders keep their value. Returns the wakers to call.
+fn commit_closed<T>(queue: &mut WaitQueue<T>) -> Vec<Waker> {
+    let mut woken = Vec::new();
+    while let Some(peer) = queue.unlink_first_not_of(None) {
+        let commit = Commit {
+            case: peer.case,
+            closed: true,
+        };
+        woken.extend(peer.selector.try_commit(commit));
     }
-    false
+    woken
 }

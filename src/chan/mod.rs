@@ -55,18 +55,20 @@ mod waiter;
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_core::Stream;
+use pin_project_lite::pin_project;
 
 pub use self::error::{RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 pub use self::never::never;
 #[doc(hidden)]
 pub use self::select::{
-    CaseSet, DynCase, RecvCase, Register, SelectCase, SelectState, Selecting, SendCase,
-    select_blocking, try_select,
+    CaseSet, DynCase, RecvCase, Register, SelectCase, Selecting, SendCase, select_blocking,
+    try_select,
 };
 pub use self::select::{Select, Selected};
 
@@ -80,11 +82,7 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan::new(cap, 1));
     (
         Sender { chan: chan.clone() },
-        Receiver {
-            chan,
-            stream: SelectState::new(),
-            stream_case: None,
-        },
+        Receiver { chan, stream: None },
     )
 }
 
@@ -111,9 +109,8 @@ pub struct Sender<T> {
 /// Also a [`Stream`] of the values, ending when the channel is closed and drained.
 pub struct Receiver<T> {
     chan: Arc<Chan<T>>,
-    /// The receive in flight of `Stream::poll_next`, if it parked.
-    stream: SelectState,
-    stream_case: Option<StreamCase<T>>,
+    /// The receive of `Stream::poll_next`, made on its first use.
+    stream: Option<Pin<Box<StreamRecv<T>>>>,
 }
 
 impl<T> Sender<T> {
@@ -123,7 +120,9 @@ impl<T> Sender<T> {
     /// Dropping the future before it is ready sends nothing, or the value was
     /// already taken by a receiver; never half of each.
     pub fn send(&self, v: T) -> SendFuture<'_, T> {
-        SendFuture(Selecting::new(SendCase::on(&self.chan, v)))
+        SendFuture {
+            op: Selecting::new(SendCase::on(&self.chan, v)),
+        }
     }
 
     /// Sends without waiting: `Full` if there is no room and no receiver
@@ -132,8 +131,8 @@ impl<T> Sender<T> {
         let outcome = self.chan.lock().try_send(v, None);
         match outcome {
             TrySend::Sent(wake) => {
-                if let Some(selector) = wake {
-                    selector.wake();
+                if let Some(waker) = wake {
+                    waker.wake();
                 }
                 Ok(())
             }
@@ -144,20 +143,23 @@ impl<T> Sender<T> {
 
     /// Sends `v`, blocking this thread. For plain threads; in a task use [`send`](Self::send).
     pub fn send_blocking(&self, v: T) -> Result<(), SendError<T>> {
-        let mut op = Selecting::new(SendCase::on(&self.chan, v));
-        park::block_on(&mut op, None).expect("no deadline");
-        op.cases.take()
+        let mut op = pin!(Selecting::new(SendCase::on(&self.chan, v)));
+        park::block_on(&mut op.as_mut(), None).expect("no deadline");
+        op.cases().take()
     }
 
     /// Sends `v`, blocking this thread for at most `d`.
     pub fn send_timeout(&self, v: T, d: Duration) -> Result<(), SendTimeoutError<T>> {
         let deadline = Instant::now().checked_add(d);
-        let mut op = Selecting::new(SendCase::on(&self.chan, v));
-        if park::block_on(&mut op, deadline).is_none() && op.abort().is_none() {
-            let v = op.cases.take_unsent().expect("an unsent value comes back");
+        let mut op = pin!(Selecting::new(SendCase::on(&self.chan, v)));
+        if park::block_on(&mut op.as_mut(), deadline).is_none() && op.as_mut().abort().is_none() {
+            let v = op
+                .cases()
+                .take_unsent()
+                .expect("an unsent value comes back");
             return Err(SendTimeoutError::Timeout(v));
         }
-        op.cases
+        op.cases()
             .take()
             .map_err(|SendError(v)| SendTimeoutError::Closed(v))
     }
@@ -193,7 +195,9 @@ impl<T> Receiver<T> {
     /// Receives a value, waiting for one; `None` once the channel is closed and
     /// drained. Dropping the future never loses a value.
     pub fn recv(&self) -> RecvFuture<'_, T> {
-        RecvFuture(Selecting::new(RecvCase::on(&self.chan)))
+        RecvFuture {
+            op: Selecting::new(RecvCase::on(&self.chan)),
+        }
     }
 
     /// Receives without waiting (takes from a parked sender even when unbuffered).
@@ -201,8 +205,8 @@ impl<T> Receiver<T> {
         let outcome = self.chan.lock().try_recv(None);
         match outcome {
             TryRecv::Got(v, wake) => {
-                if let Some(selector) = wake {
-                    selector.wake();
+                if let Some(waker) = wake {
+                    waker.wake();
                 }
                 Ok(v)
             }
@@ -213,19 +217,19 @@ impl<T> Receiver<T> {
 
     /// Receives, blocking this thread. For plain threads; in a task use [`recv`](Self::recv).
     pub fn recv_blocking(&self) -> Option<T> {
-        let mut op = Selecting::new(RecvCase::on(&self.chan));
-        park::block_on(&mut op, None).expect("no deadline");
-        op.cases.take()
+        let mut op = pin!(Selecting::new(RecvCase::on(&self.chan)));
+        park::block_on(&mut op.as_mut(), None).expect("no deadline");
+        op.cases().take()
     }
 
     /// Receives, blocking this thread for at most `d`.
     pub fn recv_timeout(&self, d: Duration) -> Result<T, RecvTimeoutError> {
         let deadline = Instant::now().checked_add(d);
-        let mut op = Selecting::new(RecvCase::on(&self.chan));
-        if park::block_on(&mut op, deadline).is_none() && op.abort().is_none() {
+        let mut op = pin!(Selecting::new(RecvCase::on(&self.chan)));
+        if park::block_on(&mut op.as_mut(), deadline).is_none() && op.as_mut().abort().is_none() {
             return Err(RecvTimeoutError::Timeout);
         }
-        op.cases.take().ok_or(RecvTimeoutError::Closed)
+        op.cases().take().ok_or(RecvTimeoutError::Closed)
     }
 
     /// A blocking iterator over the values: Go's `for v := range ch`.
@@ -254,11 +258,7 @@ impl<T> Receiver<T> {
     }
 
     pub(crate) fn from_chan(chan: Arc<Chan<T>>) -> Receiver<T> {
-        Receiver {
-            chan,
-            stream: SelectState::new(),
-            stream_case: None,
-        }
+        Receiver { chan, stream: None }
     }
 }
 
@@ -288,7 +288,9 @@ impl<T> Clone for Receiver<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        self.abort_stream();
+        // A value handed to a parked `poll_next` goes back to the channel
+        // before this receiver stops counting.
+        self.stream = None;
         if self.chan.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.chan.disconnect_receivers();
         }
@@ -307,17 +309,22 @@ impl<T> fmt::Debug for Receiver<T> {
     }
 }
 
-/// The future of [`Sender::send`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct SendFuture<'a, T>(Selecting<SendCase<'a, T>>);
+pin_project! {
+    /// The future of [`Sender::send`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct SendFuture<'a, T> {
+        #[pin]
+        op: Selecting<SendCase<'a, T>>,
+    }
+}
 
 impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let op = &mut self.get_mut().0;
-        match Pin::new(&mut *op).poll(cx) {
-            Poll::Ready(_) => Poll::Ready(op.cases.take()),
+        let mut op = self.project().op;
+        match op.as_mut().poll(cx) {
+            Poll::Ready(_) => Poll::Ready(op.cases().take()),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -329,17 +336,22 @@ impl<T> fmt::Debug for SendFuture<'_, T> {
     }
 }
 
-/// The future of [`Receiver::recv`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct RecvFuture<'a, T>(Selecting<RecvCase<'a, T>>);
+pin_project! {
+    /// The future of [`Receiver::recv`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct RecvFuture<'a, T> {
+        #[pin]
+        op: Selecting<RecvCase<'a, T>>,
+    }
+}
 
 impl<T> Future for RecvFuture<'_, T> {
     type Output = Option<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let op = &mut self.get_mut().0;
-        match Pin::new(&mut *op).poll(cx) {
-            Poll::Ready(_) => Poll::Ready(op.cases.take()),
+        let mut op = self.project().op;
+        match op.as_mut().poll(cx) {
+            Poll::Ready(_) => Poll::Ready(op.cases().take()),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -351,17 +363,46 @@ impl<T> fmt::Debug for RecvFuture<'_, T> {
     }
 }
 
-/// A parked `Stream::poll_next`: the parts of a [`RecvCase`] kept between
-/// polls (the case itself borrows the channel, which the `Receiver` owns).
-type StreamCase<T> = select::RecvParked<T>;
+pin_project! {
+    /// The receive behind a `Receiver`'s `Stream`: boxed, since the
+    /// `Receiver` itself is `Unpin` and may move between polls while a waiter
+    /// in here is linked. Allocated on first use and reused.
+    struct StreamRecv<T> {
+        // Declared first, so it is dropped (and unlinked) before `chan`.
+        #[pin]
+        op: Selecting<RecvCase<'static, T>>,
+        // Keeps alive the channel that `op` borrows.
+        chan: Arc<Chan<T>>,
+    }
+}
 
-impl<T> Receiver<T> {
-    fn abort_stream(&mut self) {
-        if let Some(parked) = self.stream_case.take() {
-            let mut case = RecvCase::resume(&self.chan, parked);
-            if self.stream.abort(&mut case).is_some() {
-                case.abandon();
+impl<T> StreamRecv<T> {
+    fn new(chan: &Arc<Chan<T>>) -> Pin<Box<StreamRecv<T>>> {
+        let chan = chan.clone();
+        Box::pin(StreamRecv {
+            op: Selecting::new(StreamRecv::case(&chan)),
+            chan,
+        })
+    }
+
+    /// A fresh receive case over `chan`, the `Arc` stored beside it.
+    fn case(chan: &Arc<Chan<T>>) -> RecvCase<'static, T> {
+        // SAFETY: the `Chan` lives in the `Arc`'s allocation, which does not
+        // move and outlives the case: the `Arc` is stored in the same struct
+        // and dropped after it.
+        unsafe { RecvCase::on_ptr(NonNull::from(&**chan)) }
+    }
+
+    fn poll_recv(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.project();
+        let mut op = this.op;
+        match op.as_mut().poll(cx) {
+            Poll::Ready(_) => {
+                let v = op.as_mut().cases().take();
+                op.set(Selecting::new(StreamRecv::case(this.chan)));
+                Poll::Ready(v)
             }
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -371,17 +412,11 @@ impl<T> Stream for Receiver<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        let mut case = match this.stream_case.take() {
-            Some(parked) => RecvCase::resume(&this.chan, parked),
-            None => RecvCase::on(&this.chan),
-        };
-        match this.stream.poll(&mut case, cx) {
-            Poll::Ready(_) => Poll::Ready(case.take()),
-            Poll::Pending => {
-                this.stream_case = Some(case.suspend());
-                Poll::Pending
-            }
-        }
+        let chan = &this.chan;
+        this.stream
+            .get_or_insert_with(|| StreamRecv::new(chan))
+            .as_mut()
+            .poll_recv(cx)
     }
 }
 

@@ -53,13 +53,16 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
 
 use super::hchan::{Chan, TryRecv, TrySend};
 use super::waiter::{Commit, Selector, Waiter};
 use super::{Receiver, SendError, Sender};
-use crate::loom::Arc;
 use crate::runtime::coop;
 use crate::runtime::wait::{WaitReason, parked_on};
 
@@ -80,19 +83,28 @@ pub enum Register {
 
 /// One case of a select, type-erased. Implemented by [`RecvCase`] and
 /// [`SendCase`]; used by the `select!` macros, not meant to be called directly.
+///
+/// A case holds its own waiter, which a channel links to while the select is
+/// parked: cases are pinned, and a case unlinks its waiter when dropped.
 #[doc(hidden)]
 pub trait SelectCase {
     /// Pass 1: completes the case if it can proceed now.
-    fn try_complete(&mut self) -> bool;
+    fn try_complete(self: Pin<&mut Self>) -> bool;
     /// Pass 2: see [`Register`]. `first`: no waiter of `selector` is linked yet.
-    fn register(&mut self, selector: &Arc<Selector>, index: usize, first: bool) -> Register;
+    ///
+    /// # Safety
+    /// `selector` stays alive and in place until this case was unregistered
+    /// or completed (the engine keeps it pinned in its `Selecting`).
+    unsafe fn register(
+        self: Pin<&mut Self>,
+        selector: &Selector,
+        index: usize,
+        first: bool,
+    ) -> Register;
     /// The selector was committed to this case: collect its outcome.
-    fn complete(&mut self, commit: Commit);
-    /// Unlinks this case's waiter, if linked; a send case takes its value back.
-    fn unregister(&mut self);
-    /// The select completed with this case but is being dropped before its
-    /// outcome was returned: a received value goes back to the channel.
-    fn abandon(&mut self);
+    fn complete(self: Pin<&mut Self>, commit: Commit);
+    /// Unlinks this case's waiter, if linked; a send case keeps its value.
+    fn unregister(self: Pin<&mut Self>);
     /// Whether this is a send case (for the wait reason a task dump shows).
     fn is_send(&self) -> bool;
 }
@@ -103,57 +115,118 @@ pub trait CaseSet {
     /// The number of cases.
     fn count(&self) -> usize;
     /// Case `i`.
-    fn case(&mut self, i: usize) -> &mut dyn SelectCase;
+    fn case(self: Pin<&mut Self>, i: usize) -> Pin<&mut dyn SelectCase>;
 }
 
-impl CaseSet for [&mut (dyn SelectCase + Send + '_)] {
+impl<'a> CaseSet for [Pin<&mut (dyn SelectCase + Send + 'a)>] {
     fn count(&self) -> usize {
         self.len()
     }
-    fn case(&mut self, i: usize) -> &mut dyn SelectCase {
-        &mut *self[i]
+    fn case(self: Pin<&mut Self>, i: usize) -> Pin<&mut dyn SelectCase> {
+        self.get_mut()[i].as_mut()
     }
 }
 
-impl CaseSet for [&mut (dyn SelectCase + '_)] {
+impl<'a> CaseSet for [Pin<&mut (dyn SelectCase + 'a)>] {
     fn count(&self) -> usize {
         self.len()
     }
-    fn case(&mut self, i: usize) -> &mut dyn SelectCase {
-        &mut *self[i]
+    fn case(self: Pin<&mut Self>, i: usize) -> Pin<&mut dyn SelectCase> {
+        self.get_mut()[i].as_mut()
     }
 }
 
-impl CaseSet for Vec<Box<dyn DynCase + '_>> {
+impl CaseSet for Vec<Pin<Box<dyn DynCase + '_>>> {
     fn count(&self) -> usize {
         self.len()
     }
-    fn case(&mut self, i: usize) -> &mut dyn SelectCase {
-        self[i].as_case()
+    fn case(self: Pin<&mut Self>, i: usize) -> Pin<&mut dyn SelectCase> {
+        self.get_mut()[i].as_mut()
     }
 }
 
-/// The state of one select between polls: the engine proper.
-#[doc(hidden)]
-#[derive(Debug, Default)]
-pub struct SelectState {
-    selector: Option<Arc<Selector>>,
+impl<S: CaseSet + Unpin + ?Sized> CaseSet for &mut S {
+    fn count(&self) -> usize {
+        (**self).count()
+    }
+    fn case(self: Pin<&mut Self>, i: usize) -> Pin<&mut dyn SelectCase> {
+        Pin::new(&mut **self.get_mut()).case(i)
+    }
 }
 
-impl SelectState {
-    /// A select that has not started.
-    pub fn new() -> SelectState {
-        SelectState { selector: None }
+pin_project! {
+    /// A select in flight: owns its selector (which its cases' waiters point
+    /// at), borrows or owns its cases, and gives up cleanly when dropped (see
+    /// the module docs).
+    #[doc(hidden)]
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Selecting<C: CaseSet> {
+        // The cases; after completion, case `i` holds its outcome.
+        #[pin]
+        cases: C,
+        // Armed while waiters of ours may be linked: the select must then be
+        // finished or aborted.
+        #[pin]
+        selector: Selector,
     }
+
+    impl<C: CaseSet> PinnedDrop for Selecting<C> {
+        fn drop(this: Pin<&mut Self>) {
+            this.abort();
+        }
+    }
+}
+
+impl<C: CaseSet> Selecting<C> {
+    /// A select over `cases`, not started.
+    pub fn new(cases: C) -> Selecting<C> {
+        Selecting {
+            cases,
+            selector: Selector::new(),
+        }
+    }
+
+    /// The cases (after completion, case `i` holds its outcome).
+    pub fn cases(self: Pin<&mut Self>) -> Pin<&mut C> {
+        self.project().cases
+    }
+
+    /// Gives up a waiting select. `Some(i)`: case `i` had taken effect first;
+    /// its outcome is collected in it (a received value the caller does not
+    /// take goes back to its channel when the case is dropped).
+    pub fn abort(self: Pin<&mut Self>) -> Option<usize> {
+        let this = self.project();
+        let selector = this.selector.into_ref().get_ref();
+        if !selector.is_armed() {
+            return None;
+        }
+        give_up(this.cases, selector)
+    }
+}
+
+impl<C: CaseSet> Future for Selecting<C> {
+    type Output = usize;
 
     /// Drives the select; `Ready(i)`: case `i` took effect and holds its outcome.
-    pub fn poll<C: CaseSet + ?Sized>(
-        &mut self,
-        cases: &mut C,
-        cx: &mut Context<'_>,
-    ) -> Poll<usize> {
-        if let Some(selector) = &self.selector {
-            return self.poll_waiting(selector.clone(), cases, cx);
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        let this = self.project();
+        let mut cases = this.cases;
+        let selector = this.selector.into_ref().get_ref();
+        if selector.is_armed() {
+            if let Some(commit) = selector.committed() {
+                return Poll::Ready(finish(cases, selector, commit));
+            }
+            if selector.wakes(cx.waker()) {
+                parked_on(wait_reason(cases));
+                return Poll::Pending;
+            }
+            // Polled through another waker. A registered select's waker is
+            // fixed (committers read it without a lock), so give up and
+            // register afresh with the new one.
+            if let Some(i) = give_up(cases.as_mut(), selector) {
+                return Poll::Ready(i);
+            }
         }
         if coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;
@@ -163,7 +236,7 @@ impl SelectState {
         loop {
             for k in 0..n {
                 let i = order.get(k);
-                if cases.case(i).try_complete() {
+                if cases.as_mut().case(i).try_complete() {
                     return Poll::Ready(i);
                 }
             }
@@ -171,73 +244,64 @@ impl SelectState {
                 parked_on(WaitReason::Select);
                 return Poll::Pending; // `select {}`: blocks forever
             }
-            let selector = Arc::new(Selector::new(cx.waker().clone()));
-            match register_all(cases, &selector, &order) {
+            selector.arm(cx.waker());
+            // SAFETY: the selector is pinned in this `Selecting`, whose drop
+            // (or completion) unregisters every case before it goes.
+            match unsafe { register_all(cases.as_mut(), selector, &order) } {
                 Registered::Completed(i) => {
                     unregister_others(cases, i);
+                    selector.disarm();
                     return Poll::Ready(i);
                 }
                 Registered::Restart => {
-                    unregister_others(cases, usize::MAX);
+                    unregister_others(cases.as_mut(), usize::MAX);
+                    selector.disarm();
                     order.shuffle();
                     std::hint::spin_loop();
                 }
                 Registered::Parked => {
-                    self.selector = Some(selector.clone());
-                    return self.poll_waiting(selector, cases, cx);
+                    // A counterpart may have committed us while we registered.
+                    if let Some(commit) = selector.committed() {
+                        return Poll::Ready(finish(cases, selector, commit));
+                    }
+                    parked_on(wait_reason(cases));
+                    return Poll::Pending;
                 }
             }
         }
     }
+}
 
-    fn poll_waiting<C: CaseSet + ?Sized>(
-        &mut self,
-        selector: Arc<Selector>,
-        cases: &mut C,
-        cx: &mut Context<'_>,
-    ) -> Poll<usize> {
-        if selector.committed().is_none() {
-            selector.set_waker(cx.waker());
-            if selector.committed().is_none() {
-                parked_on(wait_reason(cases));
-                return Poll::Pending;
-            }
+/// Takes an armed select off the market: `None` if that won (every waiter
+/// is unlinked, nothing took effect); `Some(i)` if case `i` was committed
+/// first (its outcome is collected, as by [`finish`]).
+fn give_up<C: CaseSet + ?Sized>(cases: Pin<&mut C>, selector: &Selector) -> Option<usize> {
+    match selector.try_abort() {
+        Ok(()) => {
+            unregister_others(cases, usize::MAX);
+            selector.disarm();
+            None
         }
-        let commit = selector.committed().expect("checked above");
-        self.selector = None;
-        cases.case(commit.case).complete(commit);
-        unregister_others(cases, commit.case);
-        Poll::Ready(commit.case)
+        Err(commit) => Some(finish(cases, selector, commit)),
     }
+}
 
-    /// Gives up a waiting select. `Some(i)`: case `i` had taken effect first;
-    /// its outcome is collected (the caller returns or [abandons] it).
-    ///
-    /// [abandons]: SelectCase::abandon
-    pub fn abort<C: CaseSet + ?Sized>(&mut self, cases: &mut C) -> Option<usize> {
-        let selector = self.selector.take()?;
-        match selector.try_abort() {
-            Ok(()) => {
-                unregister_others(cases, usize::MAX);
-                None
-            }
-            Err(commit) => {
-                cases.case(commit.case).complete(commit);
-                unregister_others(cases, commit.case);
-                Some(commit.case)
-            }
-        }
-    }
-
-    /// Whether the select is parked (its waiters are linked).
-    pub fn is_waiting(&self) -> bool {
-        self.selector.is_some()
-    }
+/// The select was committed to `commit`: collects that case's outcome,
+/// unlinks the other cases' waiters, and disarms the selector. Returns the case.
+fn finish<C: CaseSet + ?Sized>(
+    mut cases: Pin<&mut C>,
+    selector: &Selector,
+    commit: Commit,
+) -> usize {
+    cases.as_mut().case(commit.case).complete(commit);
+    unregister_others(cases, commit.case);
+    selector.disarm();
+    commit.case
 }
 
 /// What a parked select waits for, in Go's words (`chan receive`, `chan
 /// send`, `select`), for the runtime's task dump and deadlock detector.
-fn wait_reason<C: CaseSet + ?Sized>(cases: &mut C) -> WaitReason {
+fn wait_reason<C: CaseSet + ?Sized>(cases: Pin<&mut C>) -> WaitReason {
     match cases.count() {
         1 if cases.case(0).is_send() => WaitReason::ChanSend,
         1 => WaitReason::ChanReceive,
@@ -255,14 +319,17 @@ enum Registered {
     Restart,
 }
 
-fn register_all<C: CaseSet + ?Sized>(
-    cases: &mut C,
-    selector: &Arc<Selector>,
+/// # Safety
+/// As for [`SelectCase::register`].
+unsafe fn register_all<C: CaseSet + ?Sized>(
+    mut cases: Pin<&mut C>,
+    selector: &Selector,
     order: &PollOrder,
 ) -> Registered {
     for k in 0..order.len() {
         let i = order.get(k);
-        match cases.case(i).register(selector, i, k == 0) {
+        // SAFETY: the caller's contract.
+        match unsafe { cases.as_mut().case(i).register(selector, i, k == 0) } {
             Register::Linked => {}
             Register::Completed => return Registered::Completed(i),
             Register::Lost => return Registered::Parked,
@@ -272,73 +339,55 @@ fn register_all<C: CaseSet + ?Sized>(
     Registered::Parked
 }
 
-fn unregister_others<C: CaseSet + ?Sized>(cases: &mut C, except: usize) {
+fn unregister_others<C: CaseSet + ?Sized>(mut cases: Pin<&mut C>, except: usize) {
     for i in 0..cases.count() {
         if i != except {
-            cases.case(i).unregister();
+            cases.as_mut().case(i).unregister();
         }
     }
 }
 
-impl<S: CaseSet + ?Sized> CaseSet for &mut S {
-    fn count(&self) -> usize {
-        (**self).count()
-    }
-    fn case(&mut self, i: usize) -> &mut dyn SelectCase {
-        (**self).case(i)
-    }
+/// Where a case stands, as its owner records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Has not taken effect (or its outcome was taken); not registered.
+    Pending,
+    /// Its waiter may be linked (checking needs the channel lock).
+    Registered,
+    /// Received a value (in the waiter's slot), or sent one.
+    Moved,
+    /// The channel was closed: nothing moved (a send case's value is back in its slot).
+    Closed,
 }
 
-/// A select in flight: owns its cases and the engine state, and gives up
-/// cleanly when dropped (see the module docs).
-#[doc(hidden)]
-#[derive(Debug)]
-#[must_use = "futures do nothing unless awaited"]
-pub struct Selecting<C: CaseSet> {
-    /// The cases; after completion, case `i` holds its outcome.
-    pub cases: C,
-    state: SelectState,
-}
+pin_project! {
+    /// A receive case: `recv(rx) -> v`.
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub struct RecvCase<'a, T> {
+        // A `&'a Chan<T>` (a pointer, so that a `Receiver`'s stream can hold
+        // a case over the channel it keeps alive itself without `T: 'static`).
+        chan: NonNull<Chan<T>>,
+        lifetime: PhantomData<&'a ()>,
+        // Linked into the channel's `recvq` while parked; its slot holds the
+        // value received until it is taken.
+        #[pin]
+        waiter: Waiter<T>,
+        outcome: Outcome,
+    }
 
-impl<C: CaseSet> Selecting<C> {
-    /// A select over `cases`, not started.
-    pub fn new(cases: C) -> Selecting<C> {
-        Selecting {
-            cases,
-            state: SelectState::new(),
+    impl<'a, T> PinnedDrop for RecvCase<'a, T> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this;
+            this.as_mut().unregister();
+            let chan = this.chan();
+            // SAFETY: unregistered, so the slot is ours. A value still in it
+            // was received for nobody: it goes back to the channel.
+            if let Some(v) = unsafe { this.project().waiter.as_ref().get_ref().take() } {
+                chan.put_back(v);
+            }
         }
     }
-
-    /// Gives up; `Some(i)` if case `i` took effect first (its outcome is in it).
-    pub fn abort(&mut self) -> Option<usize> {
-        self.state.abort(&mut self.cases)
-    }
-}
-
-impl<C: CaseSet + Unpin> Future for Selecting<C> {
-    type Output = usize;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
-        let this = self.get_mut();
-        this.state.poll(&mut this.cases, cx)
-    }
-}
-
-impl<C: CaseSet> Drop for Selecting<C> {
-    fn drop(&mut self) {
-        if let Some(i) = self.state.abort(&mut self.cases) {
-            self.cases.case(i).abandon();
-        }
-    }
-}
-
-/// A receive case: `recv(rx) -> v`.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct RecvCase<'a, T> {
-    chan: &'a Chan<T>,
-    parked: Option<(Arc<Waiter<T>>, usize)>,
-    outcome: Option<Option<T>>,
 }
 
 impl<'a, T> RecvCase<'a, T> {
@@ -348,45 +397,56 @@ impl<'a, T> RecvCase<'a, T> {
     }
 
     pub(crate) fn on(chan: &'a Chan<T>) -> RecvCase<'a, T> {
+        // SAFETY: a reference is valid for `'a`.
+        unsafe { RecvCase::on_ptr(NonNull::from(chan)) }
+    }
+
+    /// A case over a channel reached through a pointer.
+    ///
+    /// # Safety
+    /// `chan` stays valid for as long as the case exists.
+    pub(crate) unsafe fn on_ptr(chan: NonNull<Chan<T>>) -> RecvCase<'a, T> {
         RecvCase {
             chan,
-            parked: None,
-            outcome: None,
+            lifetime: PhantomData,
+            waiter: Waiter::new(None),
+            outcome: Outcome::Pending,
         }
     }
 
-    /// Rebuilds a case suspended by [`suspend`](Self::suspend).
-    pub(crate) fn resume(chan: &'a Chan<T>, parked: RecvParked<T>) -> RecvCase<'a, T> {
-        RecvCase {
-            chan,
-            parked: parked.0,
-            outcome: None,
-        }
-    }
-
-    /// The parts of a parked case that outlive one poll (for `Stream`).
-    pub(crate) fn suspend(self) -> RecvParked<T> {
-        RecvParked(self.parked)
+    fn chan(&self) -> &'a Chan<T> {
+        // SAFETY: valid for `'a` (`on`), or for the case's life (`on_ptr`).
+        unsafe { self.chan.as_ref() }
     }
 
     /// The value received (`None`: closed and drained), once the case took effect.
-    pub fn take(&mut self) -> Option<T> {
-        self.outcome
-            .take()
-            .expect("select: case did not take effect")
+    pub fn take(self: Pin<&mut Self>) -> Option<T> {
+        let this = self.project();
+        match std::mem::replace(this.outcome, Outcome::Pending) {
+            // SAFETY: the case took effect and is unlinked: the slot is ours.
+            Outcome::Moved => Some(
+                unsafe { this.waiter.as_ref().get_ref().take() }
+                    .expect("a received value waits in the slot"),
+            ),
+            Outcome::Closed => None,
+            Outcome::Pending | Outcome::Registered => panic!("select: case did not take effect"),
+        }
     }
 
-    fn finish(&mut self, outcome: TryRecv<T>) -> bool {
+    fn finish(self: Pin<&mut Self>, outcome: TryRecv<T>) -> bool {
+        let this = self.project();
         match outcome {
             TryRecv::Got(v, wake) => {
-                if let Some(selector) = wake {
-                    selector.wake();
+                if let Some(waker) = wake {
+                    waker.wake();
                 }
-                self.outcome = Some(Some(v));
+                // SAFETY: not linked (this runs only while unregistered).
+                unsafe { this.waiter.as_ref().get_ref().put(v) };
+                *this.outcome = Outcome::Moved;
                 true
             }
             TryRecv::Closed => {
-                self.outcome = Some(None);
+                *this.outcome = Outcome::Closed;
                 true
             }
             TryRecv::Empty => false,
@@ -394,14 +454,26 @@ impl<'a, T> RecvCase<'a, T> {
     }
 }
 
+// SAFETY: the pointer is a `&Chan<T>` (see `chan`), which is `Send + Sync`
+// when `T: Send`; everything else is `Send`/`Sync` on its own.
+unsafe impl<T: Send> Send for RecvCase<'_, T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for RecvCase<'_, T> {}
+
 impl<T> SelectCase for RecvCase<'_, T> {
-    fn try_complete(&mut self) -> bool {
-        let outcome = self.chan.lock().try_recv(None);
+    fn try_complete(self: Pin<&mut Self>) -> bool {
+        let outcome = self.chan().lock().try_recv(None);
         self.finish(outcome)
     }
 
-    fn register(&mut self, selector: &Arc<Selector>, index: usize, first: bool) -> Register {
-        let mut state = self.chan.lock();
+    unsafe fn register(
+        mut self: Pin<&mut Self>,
+        selector: &Selector,
+        index: usize,
+        first: bool,
+    ) -> Register {
+        let chan = self.chan();
+        let mut state = chan.lock();
         if first || state.recv_ready(selector) {
             if !first && selector.try_abort().is_err() {
                 return Register::Lost;
@@ -417,28 +489,30 @@ impl<T> SelectCase for RecvCase<'_, T> {
                 return Register::Completed;
             }
         }
-        let waiter = Arc::new(Waiter::new(selector.clone(), index, None));
-        let key = state.park_receiver(waiter.clone());
-        self.parked = Some((waiter, key));
+        let this = self.as_mut().project();
+        // SAFETY: the waiter is pinned in this case, whose drop unlinks it;
+        // the selector outlives the registration (the caller's contract).
+        unsafe { state.park_receiver(this.waiter.as_ref().get_ref(), selector, index) };
+        *this.outcome = Outcome::Registered;
         Register::Linked
     }
 
-    fn complete(&mut self, commit: Commit) {
-        let (waiter, _) = self.parked.take().expect("a committed case was parked");
-        let v = waiter.slot.lock().take();
-        debug_assert_eq!(v.is_none(), commit.closed);
-        self.outcome = Some(v);
+    fn complete(self: Pin<&mut Self>, commit: Commit) {
+        let this = self.project();
+        // The committer unlinked the waiter.
+        *this.outcome = if commit.closed {
+            Outcome::Closed
+        } else {
+            Outcome::Moved
+        };
     }
 
-    fn unregister(&mut self) {
-        if let Some((waiter, key)) = self.parked.take() {
-            self.chan.lock().unpark_receiver(key, &waiter);
-        }
-    }
-
-    fn abandon(&mut self) {
-        if let Some(Some(v)) = self.outcome.take() {
-            self.chan.put_back(v);
+    fn unregister(self: Pin<&mut Self>) {
+        let chan = self.chan();
+        let this = self.project();
+        if *this.outcome == Outcome::Registered {
+            *this.outcome = Outcome::Pending;
+            chan.lock().unpark_receiver(this.waiter.as_ref().get_ref());
         }
     }
 
@@ -447,19 +521,24 @@ impl<T> SelectCase for RecvCase<'_, T> {
     }
 }
 
-/// A receive case's registration, kept between polls by a `Receiver`'s `Stream`.
-#[derive(Debug)]
-pub(crate) struct RecvParked<T>(Option<(Arc<Waiter<T>>, usize)>);
+pin_project! {
+    /// A send case: `send(tx, v) -> res`.
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub struct SendCase<'a, T> {
+        chan: &'a Chan<T>,
+        // Its slot holds the value until it is sent (and after it came back);
+        // linked into the channel's `sendq` while parked.
+        #[pin]
+        waiter: Waiter<T>,
+        outcome: Outcome,
+    }
 
-/// A send case: `send(tx, v) -> res`.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct SendCase<'a, T> {
-    chan: &'a Chan<T>,
-    /// The value while it is not parked in a waiter (and after it came back).
-    value: Option<T>,
-    parked: Option<(Arc<Waiter<T>>, usize)>,
-    outcome: Option<Result<(), SendError<T>>>,
+    impl<'a, T> PinnedDrop for SendCase<'a, T> {
+        fn drop(this: Pin<&mut Self>) {
+            this.unregister(); // an unsent value is dropped with the case
+        }
+    }
 }
 
 impl<'a, T> SendCase<'a, T> {
@@ -471,117 +550,148 @@ impl<'a, T> SendCase<'a, T> {
     pub(crate) fn on(chan: &'a Chan<T>, value: T) -> SendCase<'a, T> {
         SendCase {
             chan,
-            value: Some(value),
-            parked: None,
-            outcome: None,
+            waiter: Waiter::new(Some(value)),
+            outcome: Outcome::Pending,
         }
     }
 
     /// The outcome of the send, once the case took effect.
-    pub fn take(&mut self) -> Result<(), SendError<T>> {
-        self.outcome
-            .take()
-            .expect("select: case did not take effect")
+    pub fn take(self: Pin<&mut Self>) -> Result<(), SendError<T>> {
+        let this = self.project();
+        match std::mem::replace(this.outcome, Outcome::Pending) {
+            Outcome::Moved => Ok(()),
+            // SAFETY: the case took effect and is unlinked: the slot is ours.
+            Outcome::Closed => Err(SendError(
+                unsafe { this.waiter.as_ref().get_ref().take() }
+                    .expect("close leaves a parked sender's value"),
+            )),
+            Outcome::Pending | Outcome::Registered => panic!("select: case did not take effect"),
+        }
     }
 
     /// The value, if it was not sent (another case won, or the select gave up).
-    pub fn take_unsent(&mut self) -> Option<T> {
-        self.value.take()
+    pub fn take_unsent(self: Pin<&mut Self>) -> Option<T> {
+        let this = self.project();
+        if matches!(*this.outcome, Outcome::Registered | Outcome::Moved) {
+            return None;
+        }
+        // SAFETY: not linked: the slot is ours.
+        unsafe { this.waiter.as_ref().get_ref().take() }
     }
 
-    fn finish(&mut self, outcome: TrySend<T>) -> Result<(), T> {
+    /// Records a send that did not wait; `false`: the channel was full (the
+    /// value is back in the slot).
+    fn finish(self: Pin<&mut Self>, outcome: TrySend<T>) -> bool {
+        let this = self.project();
+        let waiter = this.waiter.as_ref().get_ref();
+        // SAFETY (both puts): not linked, so the slot is ours.
         match outcome {
             TrySend::Sent(wake) => {
-                if let Some(selector) = wake {
-                    selector.wake();
+                if let Some(waker) = wake {
+                    waker.wake();
                 }
-                self.outcome = Some(Ok(()));
-                Ok(())
+                *this.outcome = Outcome::Moved;
+                true
             }
             TrySend::Closed(v) => {
-                self.outcome = Some(Err(SendError(v)));
-                Ok(())
+                unsafe { waiter.put(v) };
+                *this.outcome = Outcome::Closed;
+                true
             }
-            TrySend::Full(v) => Err(v),
-        }
-    }
-}
-
-impl<T> SelectCase for SendCase<'_, T> {
-    fn try_complete(&mut self) -> bool {
-        let v = self.value.take().expect("a send case holds its value");
-        let outcome = self.chan.lock().try_send(v, None);
-        match self.finish(outcome) {
-            Ok(()) => true,
-            Err(v) => {
-                self.value = Some(v);
+            TrySend::Full(v) => {
+                unsafe { waiter.put(v) };
                 false
             }
         }
     }
 
-    fn register(&mut self, selector: &Arc<Selector>, index: usize, first: bool) -> Register {
-        let mut state = self.chan.lock();
-        let mut v = self.value.take().expect("a send case holds its value");
+    /// Puts the value back into the slot of an unlinked waiter.
+    fn restore(self: Pin<&mut Self>, v: T) {
+        // SAFETY: only called while not linked: the slot is ours.
+        unsafe { self.project().waiter.as_ref().get_ref().put(v) }
+    }
+
+    /// The value, out of the slot of an unlinked waiter.
+    fn value(self: Pin<&mut Self>) -> T {
+        // SAFETY: only called while not linked: the slot is ours.
+        unsafe { self.project().waiter.as_ref().get_ref().take() }
+            .expect("a send case holds its value")
+    }
+}
+
+impl<T> SelectCase for SendCase<'_, T> {
+    fn try_complete(mut self: Pin<&mut Self>) -> bool {
+        let v = self.as_mut().value();
+        let outcome = self.chan.lock().try_send(v, None);
+        self.finish(outcome)
+    }
+
+    unsafe fn register(
+        mut self: Pin<&mut Self>,
+        selector: &Selector,
+        index: usize,
+        first: bool,
+    ) -> Register {
+        let chan = self.chan;
+        let mut state = chan.lock();
         if first || state.send_ready(selector) {
             if !first && selector.try_abort().is_err() {
-                self.value = Some(v);
                 return Register::Lost;
             }
+            let v = self.as_mut().value();
             match state.try_send(v, Some(selector)) {
-                TrySend::Full(back) if first => v = back,
-                TrySend::Full(back) => {
-                    self.value = Some(back);
-                    return Register::Restart;
+                TrySend::Full(v) => {
+                    // Still under the lock: parking below stays atomic with this check.
+                    self.as_mut().restore(v);
+                    if !first {
+                        return Register::Restart;
+                    }
                 }
                 outcome => {
                     drop(state);
-                    let _ = self.finish(outcome);
+                    self.finish(outcome);
                     return Register::Completed;
                 }
             }
         }
-        let waiter = Arc::new(Waiter::new(selector.clone(), index, Some(v)));
-        let key = state.park_sender(waiter.clone());
-        self.parked = Some((waiter, key));
+        let this = self.as_mut().project();
+        // SAFETY: the waiter is pinned in this case, whose drop unlinks it;
+        // the selector outlives the registration (the caller's contract).
+        unsafe { state.park_sender(this.waiter.as_ref().get_ref(), selector, index) };
+        *this.outcome = Outcome::Registered;
         Register::Linked
     }
 
-    fn complete(&mut self, commit: Commit) {
-        let (waiter, _) = self.parked.take().expect("a committed case was parked");
-        self.outcome = Some(if commit.closed {
-            let v = waiter.slot.lock().take();
-            Err(SendError(v.expect("close leaves a parked sender's value")))
+    fn complete(self: Pin<&mut Self>, commit: Commit) {
+        let this = self.project();
+        // The committer unlinked the waiter.
+        *this.outcome = if commit.closed {
+            Outcome::Closed
         } else {
-            Ok(())
-        });
+            Outcome::Moved
+        };
     }
 
-    fn unregister(&mut self) {
-        if let Some((waiter, key)) = self.parked.take() {
-            self.chan.lock().unpark_sender(key, &waiter);
-            // Not committed: nobody else touches the slot any more.
-            self.value = waiter.slot.lock().take();
+    fn unregister(self: Pin<&mut Self>) {
+        let this = self.project();
+        if *this.outcome == Outcome::Registered {
+            *this.outcome = Outcome::Pending;
+            this.chan
+                .lock()
+                .unpark_sender(this.waiter.as_ref().get_ref());
         }
     }
-
-    fn abandon(&mut self) {}
 
     fn is_send(&self) -> bool {
         true
     }
 }
 
-// Values are moved in and out freely and never pinned: a case is `Unpin`
-// whatever `T` is, and so are the futures built on it.
-impl<T> Unpin for RecvCase<'_, T> {}
-impl<T> Unpin for SendCase<'_, T> {}
-
 impl<T> CaseSet for RecvCase<'_, T> {
     fn count(&self) -> usize {
         1
     }
-    fn case(&mut self, _: usize) -> &mut dyn SelectCase {
+    fn case(self: Pin<&mut Self>, _: usize) -> Pin<&mut dyn SelectCase> {
         self
     }
 }
@@ -590,7 +700,7 @@ impl<T> CaseSet for SendCase<'_, T> {
     fn count(&self) -> usize {
         1
     }
-    fn case(&mut self, _: usize) -> &mut dyn SelectCase {
+    fn case(self: Pin<&mut Self>, _: usize) -> Pin<&mut dyn SelectCase> {
         self
     }
 }
@@ -598,26 +708,18 @@ impl<T> CaseSet for SendCase<'_, T> {
 /// A case of a dynamic [`Select`]: its outcome can be taken type-erased.
 #[doc(hidden)]
 pub trait DynCase: SelectCase + Send {
-    /// Upcast.
-    fn as_case(&mut self) -> &mut dyn SelectCase;
     /// The outcome, boxed.
-    fn take_any(&mut self) -> Box<dyn Any + Send>;
+    fn take_any(self: Pin<&mut Self>) -> Box<dyn Any + Send>;
 }
 
 impl<T: Send + 'static> DynCase for RecvCase<'_, T> {
-    fn as_case(&mut self) -> &mut dyn SelectCase {
-        self
-    }
-    fn take_any(&mut self) -> Box<dyn Any + Send> {
+    fn take_any(self: Pin<&mut Self>) -> Box<dyn Any + Send> {
         Box::new(self.take())
     }
 }
 
 impl<T: Send + 'static> DynCase for SendCase<'_, T> {
-    fn as_case(&mut self) -> &mut dyn SelectCase {
-        self
-    }
-    fn take_any(&mut self) -> Box<dyn Any + Send> {
+    fn take_any(self: Pin<&mut Self>) -> Box<dyn Any + Send> {
         Box::new(self.take())
     }
 }
@@ -639,7 +741,7 @@ impl<T: Send + 'static> DynCase for SendCase<'_, T> {
 /// ```
 #[derive(Default)]
 pub struct Select<'a> {
-    cases: Vec<Box<dyn DynCase + 'a>>,
+    cases: Vec<Pin<Box<dyn DynCase + 'a>>>,
 }
 
 impl std::fmt::Debug for Select<'_> {
@@ -658,51 +760,52 @@ impl<'a> Select<'a> {
 
     /// Adds a receive case; returns its index.
     pub fn recv<T: Send + 'static>(&mut self, rx: &'a Receiver<T>) -> usize {
-        self.cases.push(Box::new(RecvCase::new(rx)));
+        self.cases.push(Box::pin(RecvCase::new(rx)));
         self.cases.len() - 1
     }
 
     /// Adds a send case; returns its index. `v` is sent only if this case is chosen.
     pub fn send<T: Send + 'static>(&mut self, tx: &'a Sender<T>, v: T) -> usize {
-        self.cases.push(Box::new(SendCase::new(tx, v)));
+        self.cases.push(Box::pin(SendCase::new(tx, v)));
         self.cases.len() - 1
     }
 
     /// Waits until one case takes effect.
     pub async fn select(self) -> Selected {
-        let mut selecting = Selecting::new(self.cases);
-        let index = (&mut selecting).await;
-        Selected::new(index, selecting.cases[index].take_any())
+        let mut selecting = std::pin::pin!(Selecting::new(self.cases));
+        let index = selecting.as_mut().await;
+        Selected::take(index, selecting.cases())
     }
 
     /// Blocks the calling thread until one case takes effect.
     pub fn select_blocking(self) -> Selected {
-        let mut selecting = Selecting::new(self.cases);
-        let index = crate::runtime::park::block_on(&mut selecting, None).expect("no deadline");
-        Selected::new(index, selecting.cases[index].take_any())
+        let mut selecting = std::pin::pin!(Selecting::new(self.cases));
+        let index =
+            crate::runtime::park::block_on(&mut selecting.as_mut(), None).expect("no deadline");
+        Selected::take(index, selecting.cases())
     }
 
     /// Takes a case that can proceed now; `None` if none can (Go's `default`).
     pub fn try_select(mut self) -> Option<Selected> {
-        let index = try_select(&mut self.cases)?;
-        Some(Selected::new(index, self.cases[index].take_any()))
+        let index = try_select(Pin::new(&mut self.cases))?;
+        Some(Selected::take(index, Pin::new(&mut self.cases)))
     }
 }
 
 /// Blocks this thread until one of `cases` takes effect. Used by `select_blocking!`.
 #[doc(hidden)]
-pub fn select_blocking<C: CaseSet + Unpin>(cases: C) -> usize {
-    let mut selecting = Selecting::new(cases);
-    crate::runtime::park::block_on(&mut selecting, None).expect("no deadline")
+pub fn select_blocking<C: CaseSet>(cases: C) -> usize {
+    let mut selecting = std::pin::pin!(Selecting::new(cases));
+    crate::runtime::park::block_on(&mut selecting.as_mut(), None).expect("no deadline")
 }
 
 /// Pass 1 only: the case that took effect, if any could. Used for `default`.
 #[doc(hidden)]
-pub fn try_select<C: CaseSet + ?Sized>(cases: &mut C) -> Option<usize> {
+pub fn try_select<C: CaseSet + ?Sized>(mut cases: Pin<&mut C>) -> Option<usize> {
     let order = PollOrder::new(cases.count());
     (0..order.len())
         .map(|k| order.get(k))
-        .find(|&i| cases.case(i).try_complete())
+        .find(|&i| cases.as_mut().case(i).try_complete())
 }
 
 /// The case a [`Select`] took, with its outcome.
@@ -720,7 +823,9 @@ impl std::fmt::Debug for Selected {
 }
 
 impl Selected {
-    fn new(index: usize, outcome: Box<dyn Any + Send>) -> Selected {
+    /// Takes the outcome of case `index`, which took effect.
+    fn take(index: usize, cases: Pin<&mut Vec<Pin<Box<dyn DynCase + '_>>>>) -> Selected {
+        let outcome = cases.get_mut()[index].as_mut().take_any();
         Selected { index, outcome }
     }
 

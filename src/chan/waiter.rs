@@ -1,29 +1,53 @@
-//! Waiters: Go's `sudog`, made safe against futures that are dropped.
+//! Waiters: Go's `sudog`, made safe against futures that are dropped, and
+//! kept *inside* the parked operation's own pinned future, so that parking
+//! allocates nothing (a task parked on `recv` costs its task allocation and
+//! nothing else).
 //!
 //! # Pieces
 //! - [`Selector`]: one per blocking operation (a `recv`, a `send`, or a whole
-//!   `select`), shared by all its cases. It holds the *select state*, an atomic
-//!   that moves exactly once out of `WAITING`, and the [`Waker`] to call when it
-//!   does. A plain `recv` is a select with one case.
-//! - [`Waiter<T>`]: one per case, linked into one channel's `sendq` or `recvq`.
-//!   It points at its selector, knows its case index, and owns a `slot`: the
-//!   value a parked sender offers, or the value handed to a parked receiver.
-//! - [`WaitQueue`]: a FIFO of waiters with O(1) removal by key (a slab plus a
-//!   doubly linked list of slab keys), so that dropping any parked future is
-//!   O(1) whatever the queue length.
+//!   `select`), shared by all its cases and stored in the operation's
+//!   `Selecting`. It holds the *select state*, an atomic that moves exactly
+//!   once out of `WAITING` per registration, and the [`Waker`] to call when
+//!   it does. A plain
+//!   `recv` is a select with one case.
+//! - [`Waiter<T>`]: one per case, stored in the case, linked into one
+//!   channel's `sendq` or `recvq`. It points at its selector, knows its case
+//!   index, and owns a `slot`: the value a parked sender offers, or the value
+//!   handed to a parked receiver.
+//! - [`WaitQueue`]: an intrusive doubly linked FIFO of waiters: O(1) push,
+//!   pop and removal, so dropping any parked future is O(1) whatever the
+//!   queue length.
+//!
+//! # Memory: why a linked waiter is always alive
+//! Waiters and selectors live in pinned futures, and channels hold raw
+//! pointers to them. A waiter is linked only while its case is pinned (so its
+//! memory stays put until its `Drop` runs), and every path that ends a case
+//! (completion, abort, drop) unlinks it under its channel's lock first. So:
+//! **every waiter reachable from a queue is alive, and so is its selector**;
+//! a party holding the channel lock may read any linked waiter.
+//!
+//! After a commit the owner may free the selector at once, without taking
+//! the committed case's channel lock. So a committer reads what it needs
+//! (the waker, cloned) *before* its CAS and touches nothing after it; the
+//! committed waiter itself was unlinked before the CAS. The waker is written
+//! only while the selector is `IDLE` (no waiter linked): a select polled
+//! through a different waker gives up and registers afresh rather than
+//! swapping it under a committer's feet. No lock guards the waker.
 //!
 //! # The select state
-//! `WAITING` → `ABORTED` (the owner gave up: its future was dropped, a timeout
-//! passed, or it took itself off the market to finish the operation itself), or
-//! `WAITING` → `committed(case, closed)` (a counterpart or `close` chose this
-//! case). The transition is one compare-and-swap, so across every channel of a
-//! select exactly one party wins, and a select commits exactly one case.
+//! `IDLE` → `WAITING` when the owner registers; then `WAITING` → `ABORTED` (the owner gave up: its future was dropped, a timeout
+//! passed, or it took itself off the market to finish the operation itself),
+//! or `WAITING` → `committed(case, closed)` (a counterpart or `close` chose
+//! this case). The transition is one compare-and-swap, so across every channel
+//! of a select exactly one party wins, and a select commits exactly one case.
+//! The owner returns it to `IDLE` once none of its waiters is linked.
 //!
 //! Who touches a slot, and when:
 //! - Parked sender's slot: written by its owner before the waiter is linked.
 //!   A receiver takes the value only *after* its CAS committed the case (under
-//!   the channel lock); the owner takes it back only if its own CAS to
-//!   `ABORTED` won, or if the commit carries `closed` (close never takes it).
+//!   the channel lock); the owner takes it back only after it unlinked the
+//!   waiter itself, once its own CAS to `ABORTED` won, or if the commit
+//!   carries `closed` (close never takes it).
 //! - Parked receiver's slot: a sender writes the value *before* its CAS, under
 //!   the channel lock, and takes it back if the CAS lost. The owner reads it
 //!   only after it saw the commit of that case (Acquire pairs with the CAS's
@@ -33,21 +57,21 @@
 //! A waiter is committed only after it has been unlinked from its queue, by
 //! the party that commits it, under that channel's lock. A waiter that is still
 //! linked but no longer `WAITING` is *dead*: any party may unlink it; its owner
-//! unlinks it anyway, which is then a no-op (keys are checked by identity, so
-//! a reused slab key is never removed by mistake).
+//! unlinks it anyway, under the lock, which is then a no-op.
 
+use std::marker::PhantomPinned;
+use std::ptr::NonNull;
 use std::task::Waker;
 
-use slab::Slab;
-
-use crate::loom::Arc;
-use crate::loom::Mutex;
 use crate::loom::atomic::{AtomicUsize, Ordering};
+use crate::loom::cell::UnsafeCell;
 
-const WAITING: usize = 0;
-const ABORTED: usize = 1;
+/// Not registered: none of its waiters is linked (owner only).
+const IDLE: usize = 0;
+const WAITING: usize = 1;
+const ABORTED: usize = 2;
 /// Committed states are `COMMITTED + 2 * case + closed`.
-const COMMITTED: usize = 2;
+const COMMITTED: usize = 3;
 
 /// How a select was committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,19 +98,78 @@ impl Commit {
 }
 
 /// The shared state of one blocking operation (all the cases of one select).
-#[derive(Debug)]
 #[doc(hidden)]
 pub struct Selector {
+    /// `IDLE` (owner only), then `WAITING` from registration on, then
+    /// `ABORTED` or a commit; back to `IDLE` once every waiter is unlinked.
     state: AtomicUsize,
-    waker: Mutex<Waker>,
+    /// The owner's waker. Written by the owner only while `IDLE` (no waiter
+    /// linked, so no committer can reach it); read (cloned) by committers
+    /// while `WAITING`, before their CAS, under the lock of a channel where
+    /// a waiter of this selector was linked.
+    waker: UnsafeCell<Option<Waker>>,
+    _pin: PhantomPinned,
+}
+
+// SAFETY: the waker cell is written only by the owner while no other party
+// can reach the selector, and only read otherwise (see `waker`).
+unsafe impl Send for Selector {}
+// SAFETY: as above.
+unsafe impl Sync for Selector {}
+
+impl std::fmt::Debug for Selector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Selector")
+            .field("state", &self.state.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Selector {
+    fn default() -> Self {
+        Selector::new()
+    }
 }
 
 impl Selector {
-    pub(crate) fn new(waker: Waker) -> Selector {
+    pub(crate) fn new() -> Selector {
         Selector {
-            state: AtomicUsize::new(WAITING),
-            waker: Mutex::new(waker),
+            state: AtomicUsize::new(IDLE),
+            waker: UnsafeCell::new(None),
+            _pin: PhantomPinned,
         }
+    }
+
+    /// Makes the selector ready to register, with the waker to wake (owner
+    /// only, while `IDLE`: no waiter linked, nobody else can see it).
+    pub(crate) fn arm(&self, waker: &Waker) {
+        debug_assert!(!self.is_armed());
+        // SAFETY: `IDLE`: no other party can reach the selector.
+        self.waker.with_mut(|slot| unsafe {
+            match &*slot {
+                Some(old) if old.will_wake(waker) => {}
+                _ => *slot = Some(waker.clone()),
+            }
+        });
+        self.state.store(WAITING, Ordering::Relaxed);
+    }
+
+    /// Whether waiters of this selector may be linked (owner only).
+    pub(crate) fn is_armed(&self) -> bool {
+        self.state.load(Ordering::Relaxed) != IDLE
+    }
+
+    /// Back to `IDLE` (owner only, once it unlinked every waiter or saw
+    /// the commit).
+    pub(crate) fn disarm(&self) {
+        self.state.store(IDLE, Ordering::Relaxed);
+    }
+
+    /// Whether an armed selector would wake `waker` (owner only).
+    pub(crate) fn wakes(&self, waker: &Waker) -> bool {
+        // SAFETY: a read; writes happen only while `IDLE`, by this owner.
+        self.waker
+            .with(|slot| unsafe { (*slot).as_ref().is_some_and(|w| w.will_wake(waker)) })
     }
 
     /// Still waiting: a counterpart may commit it.
@@ -94,9 +177,19 @@ impl Selector {
         self.state.load(Ordering::Acquire) == WAITING
     }
 
-    /// Commits the select to `commit` if nobody did before. Called by a
-    /// counterpart (or `close`) holding the lock of the case's channel.
-    pub(crate) fn try_commit(&self, commit: Commit) -> bool {
+    /// Commits the select to `commit` if nobody did before; returns the waker
+    /// to wake once the channel lock is released. Called by a counterpart (or
+    /// `close`) holding the lock of the case's channel, the waiter linked
+    /// until just now.
+    ///
+    /// The waker is cloned *before* the CAS: once the CAS wins, the owner may
+    /// see it, finish and free the selector at once, so the CAS is the last
+    /// touch.
+    pub(crate) fn try_commit(&self, commit: Commit) -> Option<Waker> {
+        // SAFETY: a read while the owner cannot be writing: it writes only
+        // while `IDLE`, and cannot get there without this channel's lock or
+        // without seeing our commit (which comes after this read).
+        let waker = self.waker.with(|slot| unsafe { (*slot).clone() });
         self.state
             .compare_exchange(
                 WAITING,
@@ -104,7 +197,8 @@ impl Selector {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             )
-            .is_ok()
+            .ok()
+            .map(|_| waker.expect("an armed selector has a waker"))
     }
 
     /// Takes the select off the market (owner only). `Err` carries the commit
@@ -123,161 +217,234 @@ impl Selector {
     pub(crate) fn committed(&self) -> Option<Commit> {
         Commit::decode(self.state.load(Ordering::Acquire))
     }
+}
 
-    /// Replaces the waker (a future polled by another task or executor).
-    pub(crate) fn set_waker(&self, waker: &Waker) {
-        let mut slot = self.waker.lock();
-        if !slot.will_wake(waker) {
-            slot.clone_from(waker);
-        }
-    }
+/// The links of a waiter, guarded by the lock of its channel.
+#[derive(Debug)]
+struct Links<T> {
+    prev: Option<NonNull<Waiter<T>>>,
+    next: Option<NonNull<Waiter<T>>>,
+    /// The operation this waiter belongs to.
+    selector: *const Selector,
+    case: u32,
+    linked: bool,
+}
 
-    /// Wakes the owner. Called by the committer after it released the channel lock.
-    pub(crate) fn wake(&self) {
-        // Cloned out, woken outside the lock: a waker may do anything.
-        let waker = self.waker.lock().clone();
-        waker.wake();
+impl<T> Clone for Links<T> {
+    fn clone(&self) -> Self {
+        *self
     }
 }
 
-/// One case of a parked operation, linked into one channel's queue.
+impl<T> Copy for Links<T> {}
+
+/// One case of a parked operation, linked into one channel's queue. Lives in
+/// its case; must not move while linked (the case is pinned).
 #[derive(Debug)]
 pub(crate) struct Waiter<T> {
-    pub(crate) selector: Arc<Selector>,
-    pub(crate) case: usize,
-    /// A parked sender's value, or the value handed to a parked receiver.
-    pub(crate) slot: Mutex<Option<T>>,
+    links: UnsafeCell<Links<T>>,
+    /// A parked sender's value, or the value handed to a parked receiver
+    /// (see the module docs for who may touch it when).
+    slot: UnsafeCell<Option<T>>,
+    _pin: PhantomPinned,
 }
+
+// SAFETY: a waiter's cells are touched only under its channel's lock, or by
+// the one party the protocol hands them to (module docs); the value it may
+// hold moves between threads, hence `T: Send`.
+unsafe impl<T: Send> Send for Waiter<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Waiter<T> {}
 
 impl<T> Waiter<T> {
-    pub(crate) fn new(selector: Arc<Selector>, case: usize, value: Option<T>) -> Waiter<T> {
+    pub(crate) fn new(value: Option<T>) -> Waiter<T> {
         Waiter {
-            selector,
-            case,
-            slot: Mutex::new(value),
+            links: UnsafeCell::new(Links {
+                prev: None,
+                next: None,
+                selector: std::ptr::null(),
+                case: 0,
+                linked: false,
+            }),
+            slot: UnsafeCell::new(value),
+            _pin: PhantomPinned,
         }
     }
 
-    /// Whether this waiter belongs to the operation `me`.
-    pub(crate) fn belongs_to(&self, me: Option<&Arc<Selector>>) -> bool {
-        me.is_some_and(|me| Arc::ptr_eq(&self.selector, me))
+    /// Takes the value out of the slot.
+    ///
+    /// # Safety
+    /// The caller has the slot to itself under the rules of the module docs:
+    /// the owner while unlinked and uncommitted, or after it saw the commit;
+    /// a counterpart under the channel lock, as the protocol says.
+    pub(crate) unsafe fn take(&self) -> Option<T> {
+        // SAFETY: exclusive access, by the caller's contract.
+        self.slot.with_mut(|slot| unsafe { (*slot).take() })
+    }
+
+    /// Puts a value into the slot, which must be empty.
+    ///
+    /// # Safety
+    /// As for [`take`](Self::take).
+    pub(crate) unsafe fn put(&self, v: T) {
+        // SAFETY: exclusive access, by the caller's contract.
+        self.slot.with_mut(|slot| unsafe {
+            debug_assert!((*slot).is_none());
+            *slot = Some(v);
+        });
     }
 }
 
-const NIL: usize = usize::MAX;
-
-#[derive(Debug)]
-struct Link<W> {
-    waiter: Arc<W>,
-    prev: usize,
-    next: usize,
+/// A waiter just unlinked from a queue, as its unlinker sees it (under the lock).
+pub(crate) struct Unlinked<'q, T> {
+    pub(crate) waiter: &'q Waiter<T>,
+    pub(crate) selector: &'q Selector,
+    pub(crate) case: usize,
 }
 
-/// A FIFO of waiters with O(1) push, pop and removal by key.
+/// An intrusive FIFO of waiters. Owned by a channel's state, so every method
+/// runs under that channel's lock; every waiter it links is alive (module docs).
 #[derive(Debug)]
-pub(crate) struct WaitQueue<W> {
-    links: Slab<Link<W>>,
-    head: usize,
-    tail: usize,
+pub(crate) struct WaitQueue<T> {
+    head: Option<NonNull<Waiter<T>>>,
+    tail: Option<NonNull<Waiter<T>>>,
 }
 
-impl<W> Default for WaitQueue<W> {
+// SAFETY: the queue is only reached through its channel's mutex; the waiters
+// it points at hold `T`s that move between threads, hence `T: Send`.
+unsafe impl<T: Send> Send for WaitQueue<T> {}
+
+impl<T> Default for WaitQueue<T> {
     fn default() -> Self {
         WaitQueue {
-            links: Slab::new(),
-            head: NIL,
-            tail: NIL,
+            head: None,
+            tail: None,
         }
     }
 }
 
-impl<W> WaitQueue<W> {
+impl<T> WaitQueue<T> {
     pub(crate) fn is_empty(&self) -> bool {
-        self.head == NIL
+        self.head.is_none()
     }
 
-    /// Links `waiter` at the tail; the key removes it later.
-    pub(crate) fn push_back(&mut self, waiter: Arc<W>) -> usize {
-        let key = self.links.insert(Link {
-            waiter,
+    /// Links `waiter` at the tail, as case `case` of `selector`.
+    ///
+    /// # Safety
+    /// `waiter` is not linked, is pinned, and stays alive (as does
+    /// `selector`) until it has been unlinked under this queue's lock.
+    pub(crate) unsafe fn push_back(
+        &mut self,
+        waiter: &Waiter<T>,
+        selector: &Selector,
+        case: usize,
+    ) {
+        let links = Links {
             prev: self.tail,
-            next: NIL,
+            next: None,
+            selector,
+            case: u32::try_from(case).expect("select: too many cases"),
+            linked: true,
+        };
+        // SAFETY: we hold the lock, the only guard of the links.
+        waiter.links.with_mut(|l| unsafe {
+            debug_assert!(!(*l).linked);
+            *l = links;
         });
+        let ptr = Some(NonNull::from(waiter));
         match self.tail {
-            NIL => self.head = key,
-            tail => self.links[tail].next = key,
+            // SAFETY: the tail is linked here and we hold the lock.
+            Some(tail) => unsafe { set_next(tail, ptr) },
+            None => self.head = ptr,
         }
-        self.tail = key;
-        key
+        self.tail = ptr;
     }
 
-    /// The key of the first waiter.
-    pub(crate) fn front(&self) -> Option<usize> {
-        (self.head != NIL).then_some(self.head)
-    }
-
-    /// The key after `key`.
-    pub(crate) fn next(&self, key: usize) -> Option<usize> {
-        let next = self.links[key].next;
-        (next != NIL).then_some(next)
-    }
-
-    /// The waiter at `key` (a key from `front`/`next`).
-    pub(crate) fn get(&self, key: usize) -> &Arc<W> {
-        &self.links[key].waiter
-    }
-
-    /// Unlinks the waiter at `key` (a key from `front`/`next`).
-    pub(crate) fn unlink(&mut self, key: usize) -> Arc<W> {
-        let link = self.links.remove(key);
-        match link.prev {
-            NIL => self.head = link.next,
-            prev => self.links[prev].next = link.next,
+    /// Unlinks and returns the first waiter not belonging to `me`.
+    pub(crate) fn unlink_first_not_of(&mut self, me: Option<&Selector>) -> Option<Unlinked<'_, T>> {
+        let mut cursor = self.head;
+        while let Some(ptr) = cursor {
+            // SAFETY: `ptr` is linked here and we hold the lock.
+            let links = unsafe { links_of(ptr) };
+            if !me.is_some_and(|me| std::ptr::eq(me, links.selector)) {
+                // SAFETY: a linked waiter is alive, and stays so while we hold
+                // the lock (the borrow of `self`): its owner must take the
+                // lock to end its registration.
+                let waiter = unsafe { ptr.as_ref() };
+                self.remove(waiter);
+                return Some(Unlinked {
+                    waiter,
+                    // SAFETY: the selector outlives the waiter's registration.
+                    selector: unsafe { &*links.selector },
+                    case: links.case as usize,
+                });
+            }
+            cursor = links.next;
         }
-        match link.next {
-            NIL => self.tail = link.prev,
-            next => self.links[next].prev = link.prev,
-        }
-        link.waiter
+        None
     }
 
-    /// Unlinks `waiter` if it is still linked at `key`; `false` if a
-    /// counterpart unlinked it already (the key may have been reused since).
-    pub(crate) fn remove(&mut self, key: usize, waiter: &Arc<W>) -> bool {
-        let linked = self
-            .links
-            .get(key)
-            .is_some_and(|link| Arc::ptr_eq(&link.waiter, waiter));
-        if linked {
-            self.unlink(key);
+    /// Whether a waiter not of `me` is still `WAITING`.
+    pub(crate) fn has_live_peer(&self, me: &Selector) -> bool {
+        let mut cursor = self.head;
+        while let Some(ptr) = cursor {
+            // SAFETY: `ptr` is linked here and we hold the lock.
+            let links = unsafe { links_of(ptr) };
+            // SAFETY: the selector of a linked waiter is alive.
+            let selector = unsafe { &*links.selector };
+            if !std::ptr::eq(me, selector) && selector.is_waiting() {
+                return true;
+            }
+            cursor = links.next;
         }
-        linked
+        false
     }
 
-    /// Unlinks every waiter, first to last.
-    pub(crate) fn drain(&mut self) -> impl Iterator<Item = Arc<W>> + '_ {
-        std::iter::from_fn(move || self.front().map(|key| self.unlink(key)))
+    /// Unlinks `waiter` if it is linked; `false` if a counterpart unlinked it
+    /// already. `waiter` is linked into this queue if it is linked at all (a
+    /// case only ever links its waiter into the one queue its kind uses).
+    pub(crate) fn remove(&mut self, waiter: &Waiter<T>) -> bool {
+        // SAFETY: we hold the lock that guards this waiter's links.
+        let links = waiter.links.with_mut(|l| unsafe {
+            let old = *l;
+            (*l).linked = false;
+            (*l).prev = None;
+            (*l).next = None;
+            old
+        });
+        if !links.linked {
+            return false;
+        }
+        match links.prev {
+            // SAFETY: a linked neighbour is linked here and we hold the lock.
+            Some(prev) => unsafe { set_next(prev, links.next) },
+            None => self.head = links.next,
+        }
+        match links.next {
+            // SAFETY: a linked neighbour is alive; we hold the lock.
+            Some(next) => unsafe { next.as_ref() }
+                .links
+                .with_mut(|l| unsafe { (*l).prev = links.prev }),
+            None => self.tail = links.prev,
+        }
+        true
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A copy of a waiter's links.
+///
+/// # Safety
+/// `ptr` is linked into a queue whose lock the caller holds.
+unsafe fn links_of<T>(ptr: NonNull<Waiter<T>>) -> Links<T> {
+    // SAFETY: a linked waiter is alive, and its links are read under the lock.
+    unsafe { ptr.as_ref().links.with(|l| *l) }
+}
 
-    #[test]
-    fn fifo_and_removal() {
-        let mut q = WaitQueue::default();
-        let a = Arc::new(1);
-        let b = Arc::new(2);
-        let c = Arc::new(3);
-        let ka = q.push_back(a.clone());
-        let kb = q.push_back(b.clone());
-        let kc = q.push_back(c.clone());
-        assert!(q.remove(kb, &b));
-        assert!(!q.remove(kb, &b));
-        assert!(!q.remove(kc, &a));
-        assert_eq!(q.drain().map(|w| *w).collect::<Vec<_>>(), vec![1, 3]);
-        assert!(q.is_empty());
-        assert!(!q.remove(ka, &a));
-    }
+/// Sets a waiter's `next` link.
+///
+/// # Safety
+/// As for [`links_of`].
+unsafe fn set_next<T>(ptr: NonNull<Waiter<T>>, next: Option<NonNull<Waiter<T>>>) {
+    // SAFETY: a linked waiter is alive, and its links are written under the lock.
+    unsafe { ptr.as_ref().links.with_mut(|l| (*l).next = next) }
 }
