@@ -61,7 +61,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::hchan::{Chan, TryRecv, TrySend};
-use super::waiter::{Commit, Selector, Waiter};
+use super::waiter::{Commit, Outcome, Selector, Waiter};
 use super::{Receiver, SendError, Sender};
 use crate::runtime::coop;
 use crate::runtime::wait::{WaitReason, parked_on};
@@ -347,19 +347,6 @@ fn unregister_others<C: CaseSet + ?Sized>(mut cases: Pin<&mut C>, except: usize)
     }
 }
 
-/// Where a case stands, as its owner records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    /// Has not taken effect (or its outcome was taken); not registered.
-    Pending,
-    /// Its waiter may be linked (checking needs the channel lock).
-    Registered,
-    /// Received a value (in the waiter's slot), or sent one.
-    Moved,
-    /// The channel was closed: nothing moved (a send case's value is back in its slot).
-    Closed,
-}
-
 pin_project! {
     /// A receive case: `recv(rx) -> v`.
     #[doc(hidden)]
@@ -373,7 +360,6 @@ pin_project! {
         // value received until it is taken.
         #[pin]
         waiter: Waiter<T>,
-        outcome: Outcome,
     }
 
     impl<'a, T> PinnedDrop for RecvCase<'a, T> {
@@ -410,7 +396,6 @@ impl<'a, T> RecvCase<'a, T> {
             chan,
             lifetime: PhantomData,
             waiter: Waiter::new(None),
-            outcome: Outcome::Pending,
         }
     }
 
@@ -422,7 +407,7 @@ impl<'a, T> RecvCase<'a, T> {
     /// The value received (`None`: closed and drained), once the case took effect.
     pub fn take(self: Pin<&mut Self>) -> Option<T> {
         let this = self.project();
-        match std::mem::replace(this.outcome, Outcome::Pending) {
+        match this.waiter.replace_outcome(Outcome::Pending) {
             // SAFETY: the case took effect and is unlinked: the slot is ours.
             Outcome::Moved => Some(
                 unsafe { this.waiter.as_ref().get_ref().take() }
@@ -442,11 +427,11 @@ impl<'a, T> RecvCase<'a, T> {
                 }
                 // SAFETY: not linked (this runs only while unregistered).
                 unsafe { this.waiter.as_ref().get_ref().put(v) };
-                *this.outcome = Outcome::Moved;
+                this.waiter.set_outcome(Outcome::Moved);
                 true
             }
             TryRecv::Closed => {
-                *this.outcome = Outcome::Closed;
+                this.waiter.set_outcome(Outcome::Closed);
                 true
             }
             TryRecv::Empty => false,
@@ -493,25 +478,25 @@ impl<T> SelectCase for RecvCase<'_, T> {
         // SAFETY: the waiter is pinned in this case, whose drop unlinks it;
         // the selector outlives the registration (the caller's contract).
         unsafe { state.park_receiver(this.waiter.as_ref().get_ref(), selector, index) };
-        *this.outcome = Outcome::Registered;
+        this.waiter.set_outcome(Outcome::Registered);
         Register::Linked
     }
 
     fn complete(self: Pin<&mut Self>, commit: Commit) {
         let this = self.project();
         // The committer unlinked the waiter.
-        *this.outcome = if commit.closed {
+        this.waiter.set_outcome(if commit.closed {
             Outcome::Closed
         } else {
             Outcome::Moved
-        };
+        });
     }
 
     fn unregister(self: Pin<&mut Self>) {
         let chan = self.chan();
         let this = self.project();
-        if *this.outcome == Outcome::Registered {
-            *this.outcome = Outcome::Pending;
+        if this.waiter.outcome() == Outcome::Registered {
+            this.waiter.set_outcome(Outcome::Pending);
             chan.lock().unpark_receiver(this.waiter.as_ref().get_ref());
         }
     }
@@ -531,7 +516,6 @@ pin_project! {
         // linked into the channel's `sendq` while parked.
         #[pin]
         waiter: Waiter<T>,
-        outcome: Outcome,
     }
 
     impl<'a, T> PinnedDrop for SendCase<'a, T> {
@@ -551,14 +535,13 @@ impl<'a, T> SendCase<'a, T> {
         SendCase {
             chan,
             waiter: Waiter::new(Some(value)),
-            outcome: Outcome::Pending,
         }
     }
 
     /// The outcome of the send, once the case took effect.
     pub fn take(self: Pin<&mut Self>) -> Result<(), SendError<T>> {
         let this = self.project();
-        match std::mem::replace(this.outcome, Outcome::Pending) {
+        match this.waiter.replace_outcome(Outcome::Pending) {
             Outcome::Moved => Ok(()),
             // SAFETY: the case took effect and is unlinked: the slot is ours.
             Outcome::Closed => Err(SendError(
@@ -572,7 +555,7 @@ impl<'a, T> SendCase<'a, T> {
     /// The value, if it was not sent (another case won, or the select gave up).
     pub fn take_unsent(self: Pin<&mut Self>) -> Option<T> {
         let this = self.project();
-        if matches!(*this.outcome, Outcome::Registered | Outcome::Moved) {
+        if matches!(this.waiter.outcome(), Outcome::Registered | Outcome::Moved) {
             return None;
         }
         // SAFETY: not linked: the slot is ours.
@@ -590,12 +573,12 @@ impl<'a, T> SendCase<'a, T> {
                 if let Some(waker) = wake {
                     waker.wake();
                 }
-                *this.outcome = Outcome::Moved;
+                this.waiter.set_outcome(Outcome::Moved);
                 true
             }
             TrySend::Closed(v) => {
                 unsafe { waiter.put(v) };
-                *this.outcome = Outcome::Closed;
+                this.waiter.set_outcome(Outcome::Closed);
                 true
             }
             TrySend::Full(v) => {
@@ -658,24 +641,24 @@ impl<T> SelectCase for SendCase<'_, T> {
         // SAFETY: the waiter is pinned in this case, whose drop unlinks it;
         // the selector outlives the registration (the caller's contract).
         unsafe { state.park_sender(this.waiter.as_ref().get_ref(), selector, index) };
-        *this.outcome = Outcome::Registered;
+        this.waiter.set_outcome(Outcome::Registered);
         Register::Linked
     }
 
     fn complete(self: Pin<&mut Self>, commit: Commit) {
         let this = self.project();
         // The committer unlinked the waiter.
-        *this.outcome = if commit.closed {
+        this.waiter.set_outcome(if commit.closed {
             Outcome::Closed
         } else {
             Outcome::Moved
-        };
+        });
     }
 
     fn unregister(self: Pin<&mut Self>) {
         let this = self.project();
-        if *this.outcome == Outcome::Registered {
-            *this.outcome = Outcome::Pending;
+        if this.waiter.outcome() == Outcome::Registered {
+            this.waiter.set_outcome(Outcome::Pending);
             this.chan
                 .lock()
                 .unpark_sender(this.waiter.as_ref().get_ref());

@@ -59,6 +59,7 @@
 //! linked but no longer `WAITING` is *dead*: any party may unlink it; its owner
 //! unlinks it anyway, under the lock, which is then a no-op.
 
+use std::cell::Cell;
 use std::marker::PhantomPinned;
 use std::ptr::NonNull;
 use std::task::Waker;
@@ -219,15 +220,28 @@ impl Selector {
     }
 }
 
-/// The links of a waiter, guarded by the lock of its channel.
+/// The links of a waiter, guarded by the lock of its channel. A waiter is
+/// linked iff it has a `prev` or is its queue's head.
 #[derive(Debug)]
 struct Links<T> {
     prev: Option<NonNull<Waiter<T>>>,
     next: Option<NonNull<Waiter<T>>>,
     /// The operation this waiter belongs to.
     selector: *const Selector,
-    case: u32,
-    linked: bool,
+}
+
+/// Where a case stands, as its owner records it. Kept in the waiter, where
+/// it shares a word with `case`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Has not taken effect (or its outcome was taken); not registered.
+    Pending,
+    /// The waiter may be linked (checking needs the channel lock).
+    Registered,
+    /// Received a value (in the slot), or sent one.
+    Moved,
+    /// The channel was closed: nothing moved (a send case's value is back in its slot).
+    Closed,
 }
 
 impl<T> Clone for Links<T> {
@@ -243,6 +257,11 @@ impl<T> Copy for Links<T> {}
 #[derive(Debug)]
 pub(crate) struct Waiter<T> {
     links: UnsafeCell<Links<T>>,
+    /// The case index in its select; written before linking, read by
+    /// counterparts under the channel lock.
+    case: UnsafeCell<u32>,
+    /// Owner only.
+    outcome: Cell<Outcome>,
     /// A parked sender's value, or the value handed to a parked receiver
     /// (see the module docs for who may touch it when).
     slot: UnsafeCell<Option<T>>,
@@ -263,12 +282,30 @@ impl<T> Waiter<T> {
                 prev: None,
                 next: None,
                 selector: std::ptr::null(),
-                case: 0,
-                linked: false,
             }),
+            case: UnsafeCell::new(0),
+            outcome: Cell::new(Outcome::Pending),
             slot: UnsafeCell::new(value),
             _pin: PhantomPinned,
         }
+    }
+
+    pub(crate) fn outcome(&self) -> Outcome {
+        self.outcome.get()
+    }
+
+    pub(crate) fn set_outcome(&self, outcome: Outcome) {
+        self.outcome.set(outcome);
+    }
+
+    pub(crate) fn replace_outcome(&self, outcome: Outcome) -> Outcome {
+        self.outcome.replace(outcome)
+    }
+
+    /// The case index (caller holds the lock of the queue it is linked into).
+    fn case(&self) -> usize {
+        // SAFETY: written only before linking, under the same lock.
+        self.case.with(|c| unsafe { *c }) as usize
     }
 
     /// Takes the value out of the slot.
@@ -328,6 +365,13 @@ impl<T> WaitQueue<T> {
         self.head.is_none()
     }
 
+    /// Whether `waiter`, which is linked into this queue if anywhere, is.
+    fn is_linked(&self, waiter: &Waiter<T>) -> bool {
+        // SAFETY: we hold the lock that guards this waiter's links.
+        let has_prev = waiter.links.with(|l| unsafe { (*l).prev.is_some() });
+        has_prev || self.head == Some(NonNull::from(waiter))
+    }
+
     /// Links `waiter` at the tail, as case `case` of `selector`.
     ///
     /// # Safety
@@ -339,18 +383,19 @@ impl<T> WaitQueue<T> {
         selector: &Selector,
         case: usize,
     ) {
-        let links = Links {
-            prev: self.tail,
-            next: None,
-            selector,
-            case: u32::try_from(case).expect("select: too many cases"),
-            linked: true,
-        };
-        // SAFETY: we hold the lock, the only guard of the links.
-        waiter.links.with_mut(|l| unsafe {
-            debug_assert!(!(*l).linked);
-            *l = links;
-        });
+        let case = u32::try_from(case).expect("select: too many cases");
+        debug_assert!(!self.is_linked(waiter));
+        // SAFETY: we hold the lock, the only guard of the links and the case.
+        unsafe {
+            waiter.case.with_mut(|c| *c = case);
+            waiter.links.with_mut(|l| {
+                *l = Links {
+                    prev: self.tail,
+                    next: None,
+                    selector,
+                }
+            });
+        }
         let ptr = Some(NonNull::from(waiter));
         match self.tail {
             // SAFETY: the tail is linked here and we hold the lock.
@@ -376,7 +421,7 @@ impl<T> WaitQueue<T> {
                     waiter,
                     // SAFETY: the selector outlives the waiter's registration.
                     selector: unsafe { &*links.selector },
-                    case: links.case as usize,
+                    case: waiter.case(),
                 });
             }
             cursor = links.next;
@@ -404,17 +449,16 @@ impl<T> WaitQueue<T> {
     /// already. `waiter` is linked into this queue if it is linked at all (a
     /// case only ever links its waiter into the one queue its kind uses).
     pub(crate) fn remove(&mut self, waiter: &Waiter<T>) -> bool {
+        if !self.is_linked(waiter) {
+            return false;
+        }
         // SAFETY: we hold the lock that guards this waiter's links.
         let links = waiter.links.with_mut(|l| unsafe {
             let old = *l;
-            (*l).linked = false;
             (*l).prev = None;
             (*l).next = None;
             old
         });
-        if !links.linked {
-            return false;
-        }
         match links.prev {
             // SAFETY: a linked neighbour is linked here and we hold the lock.
             Some(prev) => unsafe { set_next(prev, links.next) },
