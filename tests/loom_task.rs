@@ -1,10 +1,14 @@
 //! loom models of a task's state machine (`runtime/state.rs`): a wake racing
 //! a poll is never lost and never queues the task twice; an abort racing a
 //! poll and a wake drops the future on the next run; the reference count
-//! reaches zero exactly once, after every other use.
+//! reaches zero exactly once, after every other use; the join waker slot is
+//! never touched by two threads at once, a registered waker is woken, and
+//! every waker put in it is dropped exactly once.
 #![cfg(gort_loom)]
 
-use gort::__loom::{Start, State, WakeByVal};
+use std::task::{RawWaker, RawWakerVTable, Waker};
+
+use gort::__loom::{JoinWaker, Start, State, WakeByVal};
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -170,5 +174,183 @@ fn the_last_reference_frees_the_task_exactly_once() {
         waker.join().unwrap();
         handle.join().unwrap();
         assert_eq!(task.frees.load(Ordering::Relaxed), 1, "freed 0 or 2 times");
+    });
+}
+
+/// A waker that counts its clones, drops and wakes.
+#[derive(Default)]
+struct Counts {
+    clones: AtomicUsize,
+    drops: AtomicUsize,
+    wakes: AtomicUsize,
+}
+
+static COUNTS_VTABLE: RawWakerVTable = RawWakerVTable::new(
+    |p| {
+        // SAFETY: the data pointer is a `Counts` the model keeps alive.
+        unsafe { &*p.cast::<Counts>() }
+            .clones
+            .fetch_add(1, Ordering::Relaxed);
+        RawWaker::new(p, &COUNTS_VTABLE)
+    },
+    |p| {
+        // SAFETY: as above.
+        let c = unsafe { &*p.cast::<Counts>() };
+        c.wakes.fetch_add(1, Ordering::Relaxed);
+        c.drops.fetch_add(1, Ordering::Relaxed);
+    },
+    |p| {
+        // SAFETY: as above.
+        unsafe { &*p.cast::<Counts>() }
+            .wakes
+            .fetch_add(1, Ordering::Relaxed);
+    },
+    |p| {
+        // SAFETY: as above.
+        unsafe { &*p.cast::<Counts>() }
+            .drops
+            .fetch_add(1, Ordering::Relaxed);
+    },
+);
+
+impl Counts {
+    /// A waker on `self`, counted as a clone (the caller drops it).
+    fn waker(&self) -> Waker {
+        self.clones.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the vtable keeps RawWaker's contract; `self` outlives the
+        // waker (every model joins its threads and drops the slot first).
+        unsafe {
+            Waker::from_raw(RawWaker::new(
+                (self as *const Counts).cast(),
+                &COUNTS_VTABLE,
+            ))
+        }
+    }
+
+    fn balanced(&self) -> bool {
+        self.clones.load(Ordering::Relaxed) == self.drops.load(Ordering::Relaxed)
+    }
+}
+
+/// A task as far as joining it goes.
+struct Joined {
+    state: State,
+    join_waker: JoinWaker,
+    output: UnsafeCell<Option<u32>>,
+}
+
+impl Joined {
+    fn new() -> Arc<Joined> {
+        Arc::new(Joined {
+            state: State::new(),
+            join_waker: JoinWaker::new(),
+            output: UnsafeCell::new(None),
+        })
+    }
+
+    /// The runner's `finish`: output, COMPLETE, wake the joiner.
+    fn finish(&self) {
+        assert_eq!(self.state.start_run(), Start::Poll);
+        // SAFETY: we hold RUNNING; the handle reads only after COMPLETE.
+        self.output.with_mut(|o| unsafe { *o = Some(42) });
+        let completed = self.state.complete();
+        // SAFETY: once, by the thread that set COMPLETE.
+        unsafe { self.join_waker.wake_after_complete(&self.state, completed) };
+    }
+
+    /// The handle's poll: Some(output) if complete, None if it registered.
+    fn poll(&self, waker: &Waker) -> Option<u32> {
+        // SAFETY: only the one modelled handle calls it, never concurrently.
+        if unsafe { self.join_waker.register(&self.state, waker) } {
+            // SAFETY: COMPLETE seen with Acquire: the runner is done with it.
+            Some(
+                self.output
+                    .with(|o| unsafe { *o })
+                    .expect("output published"),
+            )
+        } else {
+            None
+        }
+    }
+
+    fn drop_handle(&self) {
+        // SAFETY: the one handle, once, last.
+        unsafe { self.join_waker.handle_dropped(&self.state) };
+    }
+}
+
+#[test]
+fn a_join_waker_registered_before_completion_is_woken() {
+    loom::model(|| {
+        let task = Joined::new();
+        let counts = Arc::new(Counts::default());
+        let t = task.clone();
+        let runner = thread::spawn(move || t.finish());
+        let waker = counts.waker();
+        let first = task.poll(&waker);
+        runner.join().unwrap();
+        if first.is_none() {
+            assert_eq!(
+                counts.wakes.load(Ordering::Relaxed),
+                1,
+                "the join wake was lost"
+            );
+        }
+        assert_eq!(task.poll(&waker), Some(42));
+        task.drop_handle();
+        drop(waker);
+        assert!(counts.balanced(), "the handle left its waker in the slot");
+    });
+}
+
+#[test]
+fn replacing_the_join_waker_races_completion() {
+    loom::model(|| {
+        let task = Joined::new();
+        let (a, b) = (Arc::new(Counts::default()), Arc::new(Counts::default()));
+        let wa = a.waker();
+        assert_eq!(task.poll(&wa), None);
+        drop(wa);
+        let t = task.clone();
+        let runner = thread::spawn(move || t.finish());
+        // The handle moved to another task: a new waker.
+        let wb = b.waker();
+        let second = task.poll(&wb);
+        drop(wb);
+        runner.join().unwrap();
+        if second.is_none() {
+            assert_eq!(
+                b.wakes.load(Ordering::Relaxed),
+                1,
+                "the new waker was not woken"
+            );
+        }
+        task.drop_handle();
+        assert!(
+            a.balanced() && b.balanced(),
+            "a waker was leaked or dropped twice"
+        );
+    });
+}
+
+#[test]
+fn dropping_the_handle_races_completion() {
+    loom::model(|| {
+        let task = Joined::new();
+        let counts = Arc::new(Counts::default());
+        let waker = counts.waker();
+        assert_eq!(task.poll(&waker), None);
+        drop(waker);
+        let t = task.clone();
+        let runner = thread::spawn(move || t.finish());
+        task.drop_handle();
+        runner.join().unwrap();
+        // Whoever had the slot last dropped the waker: nothing is left for
+        // the task's own drop.
+        assert!(
+            counts.balanced(),
+            "the waker outlived the handle and the runner"
+        );
+        assert!(counts.wakes.load(Ordering::Relaxed) <= 1);
     });
 }
