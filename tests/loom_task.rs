@@ -100,6 +100,7 @@ fn shutdown_and_a_wake_never_both_take_the_task() {
 /// holders read, and how many times it was freed.
 struct Counted {
     state: State,
+    join_waker: JoinWaker,
     payload: UnsafeCell<usize>,
     frees: AtomicUsize,
 }
@@ -130,7 +131,9 @@ impl Counted {
     fn run_and_release(&self) {
         self.touch();
         let _ = self.state.start_run();
-        let _ = self.state.complete();
+        let completed = self.state.complete();
+        // SAFETY: once, by the thread that set COMPLETE.
+        unsafe { self.join_waker.wake_after_complete(&self.state, completed) };
         self.release();
     }
 }
@@ -140,6 +143,7 @@ fn the_last_reference_frees_the_task_exactly_once() {
     loom::model(|| {
         let task = Arc::new(Counted {
             state: State::new(), // the queued reference and the handle's
+            join_waker: JoinWaker::new(),
             payload: UnsafeCell::new(7),
             frees: AtomicUsize::new(0),
         });
@@ -159,21 +163,32 @@ fn the_last_reference_frees_the_task_exactly_once() {
             }
         });
         let t = task.clone();
-        // The JoinHandle aborts, then is dropped.
+        let counts = Arc::new(Counts::default());
+        let c = counts.clone();
+        // The JoinHandle waits, aborts, then is dropped.
         let handle = thread::spawn(move || {
+            let waker = c.waker();
+            // SAFETY: the one handle, never concurrently with itself.
+            let _ = unsafe { t.join_waker.register(&t.state, &waker) };
+            drop(waker);
             if t.state.abort() {
                 t.state.ref_inc();
                 let t2 = t.clone();
                 // The abort's queue entry runs elsewhere.
                 thread::spawn(move || t2.run_and_release()).join().unwrap();
             }
-            t.release();
+            t.touch();
+            // SAFETY: the one handle, once, last, with its reference.
+            if unsafe { t.join_waker.drop_handle(&t.state) } {
+                t.free();
+            }
         });
         // The first runner drops its reference after the poll.
         task.release();
         waker.join().unwrap();
         handle.join().unwrap();
         assert_eq!(task.frees.load(Ordering::Relaxed), 1, "freed 0 or 2 times");
+        assert!(counts.balanced(), "the join waker outlived the handle");
     });
 }
 
@@ -273,9 +288,11 @@ impl Joined {
         }
     }
 
+    /// The handle's drop; the runner's reference is never given back here,
+    /// so the handle's is never the last.
     fn drop_handle(&self) {
-        // SAFETY: the one handle, once, last.
-        unsafe { self.join_waker.handle_dropped(&self.state) };
+        // SAFETY: the one handle, once, last, with its reference.
+        assert!(!unsafe { self.join_waker.drop_handle(&self.state) });
     }
 }
 

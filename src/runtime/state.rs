@@ -42,7 +42,10 @@
 //! 5. `COMPLETE` set and `JOIN_WAKER` unset: the handle owns the slot again
 //!    (the runner will not touch it).
 //!
-//! Whatever is left in the slot is dropped with the task.
+//! Only the handle sets `JOIN_WAKER`, so a dropped handle that finds it unset
+//! owns the slot for good: it empties it, then clears `JOIN_INTEREST` and
+//! gives back its reference in one step. Whatever is left in the slot is
+//! dropped with the task.
 
 use std::task::Waker;
 
@@ -337,12 +340,27 @@ impl JoinWaker {
         }
     }
 
-    /// `JoinHandle` side, when the handle is dropped: gives up interest and
-    /// drops the stored waker if the runner will not.
+    /// `JoinHandle` side, when the handle is dropped: gives up interest,
+    /// drops the stored waker if the runner will not, and gives back the
+    /// handle's reference. True if that was the last reference and the
+    /// caller must free the task.
     ///
     /// # Safety
-    /// As for [`register`](JoinWaker::register); called once, last.
-    pub unsafe fn handle_dropped(&self, state: &State) {
+    /// As for [`register`](JoinWaker::register); called once, last, by a
+    /// handle that owns one reference.
+    pub unsafe fn drop_handle(&self, state: &State) -> bool {
+        if state.0.load(Ordering::Acquire) & JOIN_WAKER == 0 {
+            // Only the handle sets JOIN_WAKER, so it stays unset: the slot is
+            // the handle's (rules 1 and 5) and the runner will not read it.
+            // Empty it, then give up interest and the reference in one step
+            // (JOIN_INTEREST is set, so subtracting it clears it).
+            // SAFETY: as just said.
+            let waker = self.0.with_mut(|slot| unsafe { (*slot).take() });
+            drop(waker);
+            let prev = state.0.fetch_sub(JOIN_INTEREST + REF_ONE, Ordering::AcqRel);
+            debug_assert!(prev & JOIN_INTEREST != 0 && prev & REF_MASK != 0);
+            return prev & REF_MASK == REF_ONE;
+        }
         let prev = state
             .update(|s| {
                 debug_assert!(s & JOIN_INTEREST != 0);
@@ -353,14 +371,15 @@ impl JoinWaker {
                 })
             })
             .expect("the closure always returns Some");
-        if prev & COMPLETE != 0 && prev & JOIN_WAKER != 0 {
-            // The runner is reading the slot; it drops the waker (rule 4).
-            return;
+        if prev & COMPLETE == 0 || prev & JOIN_WAKER == 0 {
+            // SAFETY: JOIN_WAKER is now unset: if the task is not complete,
+            // the runner will find it unset and not read the slot (rules 1,
+            // 3, 4); if it is, the runner is done with it (rule 5).
+            let waker = self.0.with_mut(|slot| unsafe { (*slot).take() });
+            drop(waker);
         }
-        // SAFETY: JOIN_WAKER is now unset: if the task is not complete, the
-        // runner will find it unset and not read the slot (rules 1, 3, 4);
-        // if it is, the runner is done with it (rule 5).
-        let waker = self.0.with_mut(|slot| unsafe { (*slot).take() });
-        drop(waker);
+        // Otherwise the runner is reading the slot; it drops the waker (rule
+        // 4).
+        state.ref_dec()
     }
 }

@@ -197,7 +197,7 @@ where
     let ptr = unsafe { NonNull::new_unchecked(Box::into_raw(task).cast::<Header>()) };
     let queued = TaskRef(ptr);
     let handle = JoinHandle {
-        task: TaskRef(ptr),
+        task: ManuallyDrop::new(TaskRef(ptr)),
         _output: PhantomData,
     };
     (queued, handle)
@@ -495,7 +495,8 @@ where
 /// A handle to a spawned task: await it (or [`join`](JoinHandle::join) it from
 /// a plain thread) for the task's output. Dropping it detaches the task.
 pub struct JoinHandle<T> {
-    task: TaskRef,
+    /// Its reference is given back by `JoinWaker::drop_handle`.
+    task: ManuallyDrop<TaskRef>,
     _output: PhantomData<fn() -> T>,
 }
 
@@ -510,7 +511,7 @@ impl<T> JoinHandle<T> {
     /// already finished keeps its output.
     pub fn abort(&self) {
         if self.task.header().state.abort() {
-            schedule(self.task.clone());
+            schedule(TaskRef::clone(&self.task));
         }
     }
 
@@ -559,8 +560,11 @@ impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         let header = self.task.header();
         // SAFETY: we are the task's one JoinHandle, dropped once, after any
-        // `register`; our TaskRef (dropped after this) keeps the task alive.
-        unsafe { header.join_waker.handle_dropped(&header.state) };
+        // `register`, and own one reference (ManuallyDrop: given back here).
+        if unsafe { header.join_waker.drop_handle(&header.state) } {
+            // SAFETY: that was the last reference (see `TaskRef::drop`).
+            unsafe { (header.vtable.dealloc)(self.task.0) }
+        }
     }
 }
 
