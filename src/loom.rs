@@ -21,6 +21,33 @@ pub(crate) use loom::sync::Arc;
 #[cfg(gort_loom)]
 pub(crate) use loom::sync::atomic;
 
+#[cfg(gort_loom)]
+pub(crate) use loom::cell;
+
+/// std's `UnsafeCell` behind loom's closure API (`with`, `with_mut`), so code
+/// that loom checks for racing accesses reads the same in normal builds.
+#[cfg(not(gort_loom))]
+pub(crate) mod cell {
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) fn new(value: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+
+        #[inline]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        #[inline]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
 #[cfg(not(gort_loom))]
 pub(crate) use parking_lot::{Mutex, MutexGuard};
 

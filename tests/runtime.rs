@@ -286,6 +286,57 @@ fn dropping_a_runtime_drops_every_unfinished_task() {
 }
 
 #[test]
+fn registry_slots_freed_by_finished_tasks_are_reused_and_drained() {
+    // Parked tasks sit in the runtime's registry; finishing half of them frees
+    // slots in the middle that the next parked tasks reuse. Shutdown must
+    // still find each parked task exactly once.
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let rt = rt(2);
+    let park = |gates: &mut Vec<Gate>, handles: &mut Vec<JoinHandle<()>>| {
+        for _ in 0..1000 {
+            let guard = DropCounter(dropped.clone());
+            let gate = Gate::default();
+            let g = gate.clone();
+            gates.push(gate);
+            handles.push(rt.go(async move {
+                let _guard = guard;
+                g.wait().await;
+            }));
+        }
+    };
+    let settle = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while rt.num_goroutines() != n {
+            assert!(
+                Instant::now() < deadline,
+                "{} tasks, not {n}",
+                rt.num_goroutines()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    let (mut gates, mut handles) = (Vec::new(), Vec::new());
+    park(&mut gates, &mut handles);
+    std::thread::sleep(Duration::from_millis(20)); // let them all park
+    for gate in gates.iter().step_by(2) {
+        gate.open();
+    }
+    settle(500);
+    assert_eq!(dropped.load(Ordering::SeqCst), 500);
+    park(&mut gates, &mut handles);
+    std::thread::sleep(Duration::from_millis(20));
+    settle(1500);
+    drop(rt);
+    assert_eq!(dropped.load(Ordering::SeqCst), 2000);
+    let aborted = handles
+        .into_iter()
+        .map(JoinHandle::join)
+        .filter(|r| matches!(r, Err(JoinError::Aborted)))
+        .count();
+    assert_eq!(aborted, 1500);
+}
+
+#[test]
 fn a_task_holding_its_own_wake_source_does_not_leak() {
     // The task's future owns the only handle to the gate whose waker refers
     // back to the task: a cycle that only the runtime's registry can break.

@@ -1,5 +1,7 @@
 //! A task's state word and every transition of it, kept apart from the task
-//! cell so a loom model (`tests/loom_task.rs`) checks this very code.
+//! cell so a loom model (`tests/loom_task.rs`) checks this very code. The
+//! word also holds the task's reference count, and [`JoinWaker`] (the
+//! `JoinHandle`'s waker slot, guarded by two bits of the word) lives here too.
 //!
 //! # Bits
 //! - `SCHEDULED`: the task sits in exactly one run queue (or is being handed
@@ -8,21 +10,57 @@
 //! - `NOTIFIED`: woken while running; the runner queues it again afterwards.
 //! - `COMPLETE`: the output (or the reason there is none) is stored; final.
 //! - `CANCELLED`: `abort` was called; the next run drops the future instead.
+//! - `JOIN_INTEREST`: the `JoinHandle` still exists.
+//! - `JOIN_WAKER`: the join waker slot holds a waker the runner may read.
+//! - The bits from `REF_ONE` up count the references to the task (run queue
+//!   entries, wakers, the registry, the `JoinHandle`); whoever takes the count
+//!   to zero frees the task.
 //!
 //! # Invariants
 //! - `SCHEDULED` and `RUNNING` are never both set: a task is queued at most
 //!   once and polled by at most one thread.
 //! - A wake is never lost: it either queues an idle task, or finds it running
 //!   and leaves `NOTIFIED`, which the runner turns into a requeue.
-//! - Nothing but `abort`'s `CANCELLED` flag changes after `COMPLETE`.
+//! - Nothing but `abort`'s `CANCELLED` flag, the two join bits and the count
+//!   change after `COMPLETE`.
+//! - The count reaches zero exactly once, and every use of the task by the
+//!   other holders happens before that (`AcqRel`), so the freeing thread has
+//!   it to itself.
+//!
+//! # Join waker
+//! The slot is written by the `JoinHandle` and read by the runner that
+//! completes the task, without a lock (tokio's protocol):
+//! 1. `JOIN_WAKER` unset and `COMPLETE` unset: the handle owns the slot.
+//! 2. `JOIN_WAKER` set: the handle may only read it; to replace the waker it
+//!    first unsets `JOIN_WAKER` (rule 1 again), which fails once `COMPLETE`
+//!    is set.
+//! 3. The handle sets `JOIN_WAKER` only while `COMPLETE` is unset; the runner
+//!    unsets it only after setting `COMPLETE`.
+//! 4. `COMPLETE` and `JOIN_WAKER` both set: the runner reads the slot (wakes
+//!    it), then unsets `JOIN_WAKER`, giving the slot back to the handle, or,
+//!    if `JOIN_INTEREST` is gone by then, drops the waker itself.
+//! 5. `COMPLETE` set and `JOIN_WAKER` unset: the handle owns the slot again
+//!    (the runner will not touch it).
+//!
+//! Only the handle sets `JOIN_WAKER`, so a dropped handle that finds it unset
+//! owns the slot for good: it empties it, then clears `JOIN_INTEREST` and
+//! gives back its reference in one step. Whatever is left in the slot is
+//! dropped with the task.
+
+use std::task::Waker;
 
 use crate::loom::atomic::{AtomicUsize, Ordering};
+use crate::loom::cell::UnsafeCell;
 
 const SCHEDULED: usize = 1;
 const RUNNING: usize = 2;
 const NOTIFIED: usize = 4;
 const COMPLETE: usize = 8;
 const CANCELLED: usize = 16;
+const JOIN_INTEREST: usize = 32;
+const JOIN_WAKER: usize = 64;
+const REF_ONE: usize = 128;
+const REF_MASK: usize = !(REF_ONE - 1);
 
 /// What `start_run` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +69,17 @@ pub enum Start {
     Poll,
     /// `abort` was called: drop the future instead.
     Cancel,
+}
+
+/// What a `Waker::wake` (by value) must do with the reference it consumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeByVal {
+    /// The task was idle: queue it with the waker's reference.
+    Schedule,
+    /// The reference was given back and others remain.
+    Done,
+    /// The reference was the last one: free the task.
+    Free,
 }
 
 /// The state word of one task.
@@ -43,31 +92,86 @@ impl Default for State {
     }
 }
 
+/// Aborts on a count that would overflow into the sign bit, as `Arc` does (a
+/// leaked waker clone in a loop must not wrap the count).
+#[inline]
+fn check_overflow(prev: usize) {
+    if prev > isize::MAX as usize {
+        std::process::abort();
+    }
+}
+
 impl State {
-    /// A new task: scheduled, since its spawner queues it.
+    /// A new task: scheduled, since its spawner queues it, with two
+    /// references (the queued one and the `JoinHandle`'s).
     pub fn new() -> State {
-        State(AtomicUsize::new(SCHEDULED))
+        State(AtomicUsize::new(SCHEDULED | JOIN_INTEREST | (2 * REF_ONE)))
     }
 
     fn update(&self, f: impl FnMut(usize) -> Option<usize>) -> Result<usize, usize> {
         self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, f)
     }
 
-    /// A wake: true if the task was idle and the caller must now queue it.
+    /// Takes one more reference; the caller already holds one.
+    #[inline]
+    pub fn ref_inc(&self) {
+        // Relaxed, as Arc::clone: the caller's own reference keeps the task
+        // alive, and freeing is ordered by the decrements.
+        check_overflow(self.0.fetch_add(REF_ONE, Ordering::Relaxed));
+    }
+
+    /// Gives back one reference: true if it was the last and the caller must
+    /// now free the task.
+    #[inline]
+    pub fn ref_dec(&self) -> bool {
+        let prev = self.0.fetch_sub(REF_ONE, Ordering::AcqRel);
+        debug_assert!(prev & REF_MASK != 0, "task reference count underflow");
+        prev & REF_MASK == REF_ONE
+    }
+
+    /// `Waker::wake_by_ref`: true if the task was idle; it is then marked
+    /// `SCHEDULED` and a reference for its queue was taken in the same step.
     ///
     /// A wake that finds the task already queued (or already notified) still
     /// writes the word back: that Release store is what the next `start_run`
     /// (or `after_pending`) acquires, so the poll it leads to sees everything
     /// the waker did before waking. A wake that only read the word would give
     /// no such edge (the loom model `tests/loom_task.rs` found exactly that).
-    pub fn wake(&self) -> bool {
-        self.update(|s| match s {
-            _ if s & COMPLETE != 0 => None,
-            _ if s & SCHEDULED != 0 => Some(s),
-            _ if s & RUNNING != 0 => Some(s | NOTIFIED),
-            _ => Some(s | SCHEDULED),
-        })
-        .is_ok_and(|prev| prev & (RUNNING | SCHEDULED) == 0)
+    pub fn wake_by_ref(&self) -> bool {
+        let woke = self
+            .update(|s| match s {
+                _ if s & COMPLETE != 0 => None,
+                _ if s & SCHEDULED != 0 => Some(s),
+                _ if s & RUNNING != 0 => Some(s | NOTIFIED),
+                _ => Some((s | SCHEDULED) + REF_ONE),
+            })
+            .ok()
+            .filter(|prev| prev & (RUNNING | SCHEDULED) == 0);
+        woke.inspect(|&prev| check_overflow(prev)).is_some()
+    }
+
+    /// `Waker::wake`: consumes the waker's reference, which either goes to
+    /// the run queue or is given back in the same step. The word is written
+    /// back in every case, as in [`wake_by_ref`](State::wake_by_ref).
+    pub fn wake_by_val(&self) -> WakeByVal {
+        let prev = self
+            .update(|s| {
+                Some(match s {
+                    _ if s & COMPLETE != 0 => s - REF_ONE,
+                    _ if s & SCHEDULED != 0 => s - REF_ONE,
+                    _ if s & RUNNING != 0 => (s | NOTIFIED) - REF_ONE,
+                    _ => s | SCHEDULED,
+                })
+            })
+            .expect("the closure always returns Some");
+        debug_assert!(prev & REF_MASK != 0, "task reference count underflow");
+        if prev & (COMPLETE | RUNNING | SCHEDULED) == 0 {
+            WakeByVal::Schedule
+        } else if prev & REF_MASK == REF_ONE {
+            WakeByVal::Free
+        } else {
+            WakeByVal::Done
+        }
     }
 
     /// A runner took the task off a queue: SCHEDULED → RUNNING.
@@ -98,13 +202,16 @@ impl State {
     }
 
     /// The runner stored the output: RUNNING → COMPLETE (Release: the output
-    /// is visible to whoever sees COMPLETE with Acquire).
-    pub fn complete(&self) {
-        self.0.fetch_xor(RUNNING | COMPLETE, Ordering::AcqRel);
+    /// is visible to whoever sees COMPLETE with Acquire). Pass the result to
+    /// [`JoinWaker::wake_after_complete`].
+    #[must_use = "the join waker must be woken"]
+    pub fn complete(&self) -> Completed {
+        Completed(self.0.fetch_xor(RUNNING | COMPLETE, Ordering::AcqRel))
     }
 
     /// `abort`: true if the task was idle and the caller must queue it so its
-    /// runner drops the future.
+    /// runner drops the future. The caller then takes a reference for the
+    /// queue itself.
     pub fn abort(&self) -> bool {
         self.update(|s| match s {
             _ if s & COMPLETE != 0 => None,
@@ -132,5 +239,147 @@ impl State {
     pub fn snapshot(&self) -> (bool, bool, bool) {
         let s = self.0.load(Ordering::Acquire);
         (s & RUNNING != 0, s & SCHEDULED != 0, s & COMPLETE != 0)
+    }
+}
+
+/// The word as `State::complete` left it, for the join waker hand-off.
+#[derive(Debug, Clone, Copy)]
+#[must_use = "the join waker must be woken"]
+pub struct Completed(usize);
+
+/// The `JoinHandle`'s waker slot; see the module docs for who may touch it
+/// when. Its methods take the same task's [`State`].
+#[derive(Debug)]
+pub struct JoinWaker(UnsafeCell<Option<Waker>>);
+
+impl Default for JoinWaker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl JoinWaker {
+    /// An empty slot.
+    pub fn new() -> JoinWaker {
+        JoinWaker(UnsafeCell::new(None))
+    }
+
+    /// `JoinHandle` side: true if the task is complete (read the output);
+    /// false if `waker` is stored and will be woken when it completes.
+    ///
+    /// # Safety
+    /// Only the task's one `JoinHandle` calls this and
+    /// [`handle_dropped`](JoinWaker::handle_dropped), with the task's `state`,
+    /// never concurrently with itself.
+    pub unsafe fn register(&self, state: &State, waker: &Waker) -> bool {
+        let s = state.0.load(Ordering::Acquire);
+        debug_assert!(s & JOIN_INTEREST != 0);
+        if s & COMPLETE != 0 {
+            return true;
+        }
+        if s & JOIN_WAKER != 0 {
+            // SAFETY: JOIN_WAKER is set: the handle may read the slot (rule
+            // 2); the runner only ever reads it too.
+            let same = self
+                .0
+                .with(|slot| unsafe { (*slot).as_ref().is_some_and(|w| w.will_wake(waker)) });
+            if same {
+                return false;
+            }
+            // Take the slot back before replacing the waker (rule 2).
+            if state
+                .update(|s| (s & COMPLETE == 0).then_some(s & !JOIN_WAKER))
+                .is_err()
+            {
+                return true;
+            }
+        }
+        // SAFETY: JOIN_WAKER and COMPLETE were unset: the slot is ours alone
+        // (rule 1), and the runner will not read it before we set JOIN_WAKER.
+        let old = self
+            .0
+            .with_mut(|slot| unsafe { (*slot).replace(waker.clone()) });
+        drop(old);
+        if state
+            .update(|s| (s & COMPLETE == 0).then_some(s | JOIN_WAKER))
+            .is_err()
+        {
+            // Completed meanwhile with JOIN_WAKER unset: the runner will not
+            // read the slot, it is still ours (rule 5).
+            // SAFETY: as just said.
+            let ours = self.0.with_mut(|slot| unsafe { (*slot).take() });
+            drop(ours);
+            return true;
+        }
+        false
+    }
+
+    /// Runner side, right after `state.complete()` returned `completed`:
+    /// wakes the stored waker, if any, and hands the slot back.
+    ///
+    /// # Safety
+    /// Called once per task, by the thread that set COMPLETE, with that
+    /// call's result and the task's `state`.
+    pub unsafe fn wake_after_complete(&self, state: &State, completed: Completed) {
+        if completed.0 & JOIN_WAKER == 0 {
+            return;
+        }
+        self.0.with(|slot| {
+            // SAFETY: COMPLETE and JOIN_WAKER are both set: we may read the
+            // slot (rule 4), and the handle may only read it too.
+            if let Some(waker) = unsafe { &*slot } {
+                waker.wake_by_ref();
+            }
+        });
+        let prev = state.0.fetch_and(!JOIN_WAKER, Ordering::AcqRel);
+        if prev & JOIN_INTEREST == 0 {
+            // SAFETY: the handle is gone and, seeing JOIN_WAKER set when it
+            // left, left the slot to us (rule 4); nobody else touches it.
+            let waker = self.0.with_mut(|slot| unsafe { (*slot).take() });
+            drop(waker);
+        }
+    }
+
+    /// `JoinHandle` side, when the handle is dropped: gives up interest,
+    /// drops the stored waker if the runner will not, and gives back the
+    /// handle's reference. True if that was the last reference and the
+    /// caller must free the task.
+    ///
+    /// # Safety
+    /// As for [`register`](JoinWaker::register); called once, last, by a
+    /// handle that owns one reference.
+    pub unsafe fn drop_handle(&self, state: &State) -> bool {
+        if state.0.load(Ordering::Acquire) & JOIN_WAKER == 0 {
+            // Only the handle sets JOIN_WAKER, so it stays unset: the slot is
+            // the handle's (rules 1 and 5) and the runner will not read it.
+            // Empty it, then give up interest and the reference in one step
+            // (JOIN_INTEREST is set, so subtracting it clears it).
+            // SAFETY: as just said.
+            let waker = self.0.with_mut(|slot| unsafe { (*slot).take() });
+            drop(waker);
+            let prev = state.0.fetch_sub(JOIN_INTEREST + REF_ONE, Ordering::AcqRel);
+            debug_assert!(prev & JOIN_INTEREST != 0 && prev & REF_MASK != 0);
+            return prev & REF_MASK == REF_ONE;
+        }
+        let prev = state
+            .update(|s| {
+                debug_assert!(s & JOIN_INTEREST != 0);
+                Some(if s & COMPLETE == 0 {
+                    s & !(JOIN_INTEREST | JOIN_WAKER)
+                } else {
+                    s & !JOIN_INTEREST
+                })
+            })
+            .expect("the closure always returns Some");
+        if prev & COMPLETE == 0 || prev & JOIN_WAKER == 0 {
+            // SAFETY: JOIN_WAKER is now unset: if the task is not complete,
+            // the runner will find it unset and not read the slot (rules 1,
+            // 3, 4); if it is, the runner is done with it (rule 5).
+            let waker = self.0.with_mut(|slot| unsafe { (*slot).take() });
+            drop(waker);
+        }
+        // Otherwise the runner is reading the slot; it drops the waker (rule
+        // 4).
+        state.ref_dec()
     }
 }

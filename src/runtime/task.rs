@@ -2,21 +2,27 @@
 //! its output.
 //!
 //! # Layout
-//! `Task<F>` is `#[repr(C)]` with the [`Header`] first, inside an `Arc`. A
-//! [`TaskRef`] is a thin pointer to the header that owns one strong count;
-//! the header's vtable knows the concrete `F`, so run queues hold one word per
-//! task and never box a trait object.
+//! `Task<F>` is `#[repr(C)]` with the [`Header`] first, in one `Box`
+//! allocation (no `Arc`: the reference count lives in the state word, and
+//! there are no weak references). A [`TaskRef`] is a thin pointer to the
+//! header that owns one reference; the header's vtable knows the concrete `F`,
+//! so run queues hold one word per task and never box a trait object. A
+//! task's `Waker` is the same pointer with one reference, behind one shared
+//! `RawWakerVTable`. Whoever gives back the last reference drops the whole
+//! `Task<F>` (header, future or output, join waker) and frees it.
 //!
 //! # State machine
 //! See `runtime/state.rs`: a task is queued at most once, polled by one
 //! thread at a time, and a wake during a poll is remembered (`NOTIFIED`).
 //!
 //! # Output hand-off
-//! The runner writes the stage, then sets `COMPLETE` with `Release`, then takes
-//! the join waker under its lock and wakes it. The `JoinHandle` stores its waker
-//! under the same lock, then reads `state` with `Acquire`: either it sees
-//! `COMPLETE` or the runner's lock acquisition comes after its store and finds
-//! the waker. Only the `JoinHandle` (never cloned) takes the output.
+//! The runner writes the stage, then sets `COMPLETE` with `Release`, then
+//! wakes the join waker if `JOIN_WAKER` was set. The `JoinHandle` stores its
+//! waker and sets `JOIN_WAKER` in one CAS that fails once `COMPLETE` is set:
+//! either the runner's `COMPLETE` comes after that CAS and finds the waker, or
+//! the handle sees `COMPLETE` (`Acquire`) and reads the output itself. The
+//! waker slot has no lock; `runtime/state.rs` (`JoinWaker`) gives the
+//! protocol. Only the `JoinHandle` (never cloned) takes the output.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -28,14 +34,12 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
-
-use parking_lot::Mutex;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use super::coop;
 use super::queue::QueueItem;
 use super::scheduler::{Shared, schedule};
-use super::state::{Start, State};
+use super::state::{JoinWaker, Start, State, WakeByVal};
 use super::wait::{self, WaitReason};
 
 /// Why a task produced no output.
@@ -93,16 +97,18 @@ struct Vtable {
     cancel: unsafe fn(NonNull<Header>),
     /// Moves the output into `*mut Option<Result<F::Output, JoinError>>`.
     read_output: unsafe fn(NonNull<Header>, *mut ()),
-    clone_ref: unsafe fn(NonNull<Header>),
-    drop_ref: unsafe fn(NonNull<Header>),
+    /// Drops the `Task<F>` and frees it; the count has reached zero.
+    dealloc: unsafe fn(NonNull<Header>),
 }
 
 /// The part of a task that does not depend on its future's type.
 pub(crate) struct Header {
+    /// Flags and the reference count (`runtime/state.rs`).
     state: State,
     vtable: &'static Vtable,
     pub(crate) shared: Arc<Shared>,
-    join_waker: Mutex<Option<Waker>>,
+    /// The `JoinHandle`'s waker, guarded by the state word.
+    join_waker: JoinWaker,
     pub(crate) spawned_at: &'static Location<'static>,
     /// Why and since when it last parked: `WaitReason << 56 | µs since the
     /// runtime started`. Written by the runner, read by `dump`.
@@ -150,10 +156,11 @@ struct Task<F: Future> {
 // output are Send.
 unsafe impl<F: Future + Send> Sync for Task<F> where F::Output: Send {}
 
-/// An owning, thin pointer to a task (one strong count).
+/// An owning, thin pointer to a task (one reference).
 pub(crate) struct TaskRef(NonNull<Header>);
 
-// SAFETY: a TaskRef is an Arc<Task<F>> with F: Send + 'static, F::Output: Send.
+// SAFETY: a TaskRef is a counted reference to a Task<F> with F: Send +
+// 'static, F::Output: Send; the count is atomic.
 unsafe impl Send for TaskRef {}
 // SAFETY: as above; shared access goes through the atomic state.
 unsafe impl Sync for TaskRef {}
@@ -170,12 +177,13 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let task = Arc::new(Task {
+    let task = Box::new(Task {
         header: Header {
+            // Two references: `queued` and `handle` below.
             state: State::new(),
             vtable: &Task::<F>::VTABLE,
             shared,
-            join_waker: Mutex::new(None),
+            join_waker: JoinWaker::new(),
             spawned_at,
             wait: AtomicU64::new(0),
             id,
@@ -183,9 +191,13 @@ where
         },
         stage: UnsafeCell::new(Stage::Running(future)),
     });
-    let queued = TaskRef::from_arc(task.clone());
+    // SAFETY: Box::into_raw is never null; Task is repr(C) with the header
+    // first, so the pointer to the task is a pointer to its header. The box
+    // is given back by `Task::<F>::dealloc` when the count reaches zero.
+    let ptr = unsafe { NonNull::new_unchecked(Box::into_raw(task).cast::<Header>()) };
+    let queued = TaskRef(ptr);
     let handle = JoinHandle {
-        task: TaskRef::from_arc(task),
+        task: ManuallyDrop::new(TaskRef(ptr)),
         _output: PhantomData,
     };
     (queued, handle)
@@ -221,18 +233,8 @@ impl Header {
 }
 
 impl TaskRef {
-    fn from_arc<F>(task: Arc<Task<F>>) -> TaskRef
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        // SAFETY: Arc::into_raw is never null; Task is repr(C) with the header
-        // first, so the pointer to the task is a pointer to its header.
-        TaskRef(unsafe { NonNull::new_unchecked(Arc::into_raw(task) as *mut Header) })
-    }
-
     pub(crate) fn header(&self) -> &Header {
-        // SAFETY: we own a strong count, so the allocation is alive.
+        // SAFETY: we own a reference, so the allocation is alive.
         unsafe { self.0.as_ref() }
     }
 
@@ -257,16 +259,20 @@ impl TaskRef {
 
 impl Clone for TaskRef {
     fn clone(&self) -> TaskRef {
-        // SAFETY: the vtable matches the allocation; we hold a count, so it lives.
-        unsafe { (self.header().vtable.clone_ref)(self.0) };
+        self.header().state.ref_inc();
         TaskRef(self.0)
     }
 }
 
 impl Drop for TaskRef {
     fn drop(&mut self) {
-        // SAFETY: we own exactly one strong count, given back here once.
-        unsafe { (self.header().vtable.drop_ref)(self.0) }
+        // We own exactly one reference, given back here once.
+        if self.header().state.ref_dec() {
+            // SAFETY: that was the last reference: nobody else can reach the
+            // task, and the AcqRel decrement ordered every other holder's use
+            // before this. The vtable matches the allocation.
+            unsafe { (self.header().vtable.dealloc)(self.0) }
+        }
     }
 }
 
@@ -281,25 +287,68 @@ impl QueueItem for TaskRef {
     }
 }
 
-/// Schedules a task woken from anywhere.
-fn wake_task(task: TaskRef) {
-    if task.header().state.wake() {
-        schedule(task);
+/// One vtable for every task's `Waker`: the data pointer is the task's header
+/// and owns one reference, exactly as a `TaskRef` does.
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+/// A `Waker` that owns the reference `task` owned.
+fn into_waker(task: TaskRef) -> Waker {
+    let raw = RawWaker::new(ManuallyDrop::new(task).0.as_ptr().cast(), &WAKER_VTABLE);
+    // SAFETY: the four functions below keep RawWaker's contract: the pointer
+    // owns one reference, which keeps the task alive, and they are thread-safe
+    // (the count and the state are atomic; the task is Send + Sync).
+    unsafe { Waker::from_raw(raw) }
+}
+
+/// The reference a waker's data pointer owns.
+///
+/// # Safety
+/// `ptr` comes from `into_waker` (or `waker_clone`) and its reference has not
+/// been given back.
+unsafe fn waker_task(ptr: *const ()) -> ManuallyDrop<TaskRef> {
+    // SAFETY: the caller's pointer is a non-null task header.
+    ManuallyDrop::new(TaskRef(unsafe {
+        NonNull::new_unchecked(ptr.cast_mut().cast())
+    }))
+}
+
+unsafe fn waker_clone(ptr: *const ()) -> RawWaker {
+    // SAFETY: called on a live waker, which owns a reference.
+    let task = unsafe { waker_task(ptr) };
+    task.header().state.ref_inc();
+    RawWaker::new(ptr, &WAKER_VTABLE)
+}
+
+unsafe fn waker_wake(ptr: *const ()) {
+    // SAFETY: `wake` consumes the waker and its reference.
+    let task = ManuallyDrop::into_inner(unsafe { waker_task(ptr) });
+    match task.header().state.wake_by_val() {
+        // The reference goes to the queue.
+        WakeByVal::Schedule => schedule(task),
+        // The transition already gave the reference back.
+        WakeByVal::Done => std::mem::forget(task),
+        WakeByVal::Free => {
+            let task = ManuallyDrop::new(task);
+            // SAFETY: the reference we gave back was the last one (see
+            // `TaskRef::drop`).
+            unsafe { (task.header().vtable.dealloc)(task.0) }
+        }
     }
 }
 
-impl<F> Wake for Task<F>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn wake(self: Arc<Self>) {
-        wake_task(TaskRef::from_arc(self));
+unsafe fn waker_wake_by_ref(ptr: *const ()) {
+    // SAFETY: called on a live waker, which owns a reference it keeps.
+    let task = unsafe { waker_task(ptr) };
+    if task.header().state.wake_by_ref() {
+        // wake_by_ref took a reference for the queue.
+        schedule(TaskRef(task.0));
     }
+}
 
-    fn wake_by_ref(self: &Arc<Self>) {
-        wake_task(TaskRef::from_arc(self.clone()));
-    }
+unsafe fn waker_drop(ptr: *const ()) {
+    // SAFETY: `drop` gives back the waker's reference, once.
+    drop(ManuallyDrop::into_inner(unsafe { waker_task(ptr) }));
 }
 
 impl<F> Task<F>
@@ -311,8 +360,7 @@ where
         run: Self::run,
         cancel: Self::cancel,
         read_output: Self::read_output,
-        clone_ref: Self::clone_ref,
-        drop_ref: Self::drop_ref,
+        dealloc: Self::dealloc,
     };
 
     /// # Safety
@@ -322,14 +370,13 @@ where
         unsafe { ptr.cast::<Task<F>>().as_ref() }
     }
 
-    unsafe fn clone_ref(ptr: NonNull<Header>) {
-        // SAFETY: ptr came from Arc::into_raw of an Arc<Task<F>> still alive.
-        unsafe { Arc::increment_strong_count(ptr.cast::<Task<F>>().as_ptr()) }
-    }
-
-    unsafe fn drop_ref(ptr: NonNull<Header>) {
-        // SAFETY: gives back one count taken by into_raw / clone_ref.
-        unsafe { Arc::decrement_strong_count(ptr.cast::<Task<F>>().as_ptr()) }
+    /// # Safety
+    /// The count of the `Task<F>` at `ptr` has reached zero (the caller gave
+    /// back the last reference).
+    unsafe fn dealloc(ptr: NonNull<Header>) {
+        // SAFETY: `ptr` came from Box::into_raw of a Box<Task<F>> in
+        // `new_task`, and with the count at zero nobody else can reach it.
+        drop(unsafe { Box::from_raw(ptr.cast::<Task<F>>().as_ptr()) });
     }
 
     unsafe fn run(ptr: NonNull<Header>) -> RunOutcome {
@@ -339,12 +386,10 @@ where
             task.finish(Err(JoinError::Aborted));
             return RunOutcome::Done;
         }
-        // SAFETY: the TaskRef that called us owns a count for the whole poll; a
-        // ManuallyDrop waker borrows it without touching the count (Waker::from
-        // an Arc stores the same pointer).
-        let waker = ManuallyDrop::new(Waker::from(unsafe {
-            Arc::from_raw(ptr.cast::<Task<F>>().as_ptr())
-        }));
+        // The TaskRef that called us owns a reference for the whole poll; a
+        // ManuallyDrop waker borrows it without touching the count (clones
+        // of it take their own).
+        let waker = ManuallyDrop::new(into_waker(TaskRef(ptr)));
         let mut cx = Context::from_waker(&waker);
         let polled = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: we hold RUNNING, so the stage is ours alone.
@@ -352,7 +397,7 @@ where
             let Stage::Running(future) = stage else {
                 unreachable!("gort: a task was polled after it finished")
             };
-            // SAFETY: the future lives in the task's Arc allocation and is
+            // SAFETY: the future lives in the task's Box allocation and is
             // dropped in place (`finish`), never moved: it stays pinned.
             let future = unsafe { Pin::new_unchecked(future) };
             wait::recording(|| coop::with_budget(|| future.poll(&mut cx)))
@@ -376,15 +421,13 @@ where
         if *key == u32::MAX {
             // Parked tasks are reachable only through wakers; the registry lets
             // shutdown find and drop them.
-            // SAFETY: ptr is this live task; the registry takes its own count.
-            *key = header.shared.registry.insert(unsafe {
-                Self::clone_ref(ptr);
-                TaskRef(ptr)
-            });
+            // The registry takes its own reference.
+            header.state.ref_inc();
+            *key = header.shared.registry.insert(TaskRef(ptr));
         }
         if header.state.after_pending() {
-            // SAFETY: a new count for the queue that will hold the task.
-            unsafe { Self::clone_ref(ptr) };
+            // A new reference for the queue that will hold the task.
+            header.state.ref_inc();
             RunOutcome::Yielded(TaskRef(ptr))
         } else {
             RunOutcome::Parked
@@ -415,13 +458,16 @@ where
         // Counted as finished before anyone can observe COMPLETE: a joiner
         // that returns must not still see this task in num_goroutines.
         self.header.shared.task_finished();
-        self.header.state.complete();
+        let completed = self.header.state.complete();
         if key != u32::MAX {
             drop(self.header.shared.registry.remove(key));
         }
-        if let Some(waker) = self.header.join_waker.lock().take() {
-            waker.wake();
-        }
+        // SAFETY: we just set COMPLETE, once, and pass its result.
+        unsafe {
+            self.header
+                .join_waker
+                .wake_after_complete(&self.header.state, completed)
+        };
     }
 
     unsafe fn cancel(ptr: NonNull<Header>) {
@@ -449,7 +495,8 @@ where
 /// A handle to a spawned task: await it (or [`join`](JoinHandle::join) it from
 /// a plain thread) for the task's output. Dropping it detaches the task.
 pub struct JoinHandle<T> {
-    task: TaskRef,
+    /// Its reference is given back by `JoinWaker::drop_handle`.
+    task: ManuallyDrop<TaskRef>,
     _output: PhantomData<fn() -> T>,
 }
 
@@ -464,7 +511,7 @@ impl<T> JoinHandle<T> {
     /// already finished keeps its output.
     pub fn abort(&self) {
         if self.task.header().state.abort() {
-            schedule(self.task.clone());
+            schedule(TaskRef::clone(&self.task));
         }
     }
 
@@ -494,19 +541,29 @@ impl<T> Future for JoinHandle<T> {
         if let Some(out) = self.try_take() {
             return Poll::Ready(out);
         }
-        {
-            let mut slot = self.task.header().join_waker.lock();
-            match &*slot {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => *slot = Some(cx.waker().clone()),
+        let header = self.task.header();
+        // SAFETY: we are the task's one JoinHandle (never cloned), and `poll`
+        // takes `&mut self`, so no other call of ours runs concurrently.
+        if unsafe { header.join_waker.register(&header.state, cx.waker()) } {
+            let out = self.try_take();
+            debug_assert!(out.is_some(), "register saw COMPLETE");
+            if let Some(out) = out {
+                return Poll::Ready(out);
             }
         }
-        match self.try_take() {
-            Some(out) => Poll::Ready(out),
-            None => {
-                wait::parked_on(WaitReason::TaskJoin);
-                Poll::Pending
-            }
+        wait::parked_on(WaitReason::TaskJoin);
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        let header = self.task.header();
+        // SAFETY: we are the task's one JoinHandle, dropped once, after any
+        // `register`, and own one reference (ManuallyDrop: given back here).
+        if unsafe { header.join_waker.drop_handle(&header.state) } {
+            // SAFETY: that was the last reference (see `TaskRef::drop`).
+            unsafe { (header.vtable.dealloc)(self.task.0) }
         }
     }
 }
@@ -522,13 +579,23 @@ impl<T> std::fmt::Debug for JoinHandle<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::Header;
+    use super::{Header, Task};
 
-    /// The per-task cost the issue bounds: "well under 100 bytes".
+    /// The per-task cost the issue bounds: "well under 100 bytes". The
+    /// header is the whole overhead of a task's allocation (no Arc counts).
     #[test]
     fn a_task_header_stays_small() {
         let header = std::mem::size_of::<Header>();
-        println!("task header: {header} bytes (+16 for the Arc counts)");
-        assert!(header <= 72, "task header grew to {header} bytes");
+        println!("task header: {header} bytes");
+        assert!(header <= 64, "task header grew to {header} bytes");
+    }
+
+    /// A task that returns at once (`spawn_join`'s) is the header plus its
+    /// stage: 88 bytes, a 96-byte malloc chunk (it was 16 + 72 + 24 = 112).
+    #[test]
+    fn a_small_task_is_one_small_allocation() {
+        let task = std::mem::size_of::<Task<std::future::Ready<u64>>>();
+        println!("task of a Ready<u64>: {task} bytes");
+        assert!(task <= 88, "a small task grew to {task} bytes");
     }
 }
