@@ -51,35 +51,6 @@ pub(crate) mod cell {
 #[cfg(not(gort_loom))]
 pub(crate) use parking_lot::{Mutex, MutexGuard};
 
-/// `UnsafeCell` with loom's closure API, so that loom checks every access to
-/// a cell guarded by a protocol rather than a lock (the channel waiters' slots).
-pub(crate) mod cell {
-    #[cfg(gort_loom)]
-    pub(crate) use loom::cell::UnsafeCell;
-
-    /// std's `UnsafeCell` behind loom's `with` / `with_mut`.
-    #[cfg(not(gort_loom))]
-    #[derive(Debug, Default)]
-    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
-
-    #[cfg(not(gort_loom))]
-    impl<T> UnsafeCell<T> {
-        pub(crate) const fn new(value: T) -> Self {
-            UnsafeCell(std::cell::UnsafeCell::new(value))
-        }
-
-        #[inline(always)]
-        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
-            f(self.0.get())
-        }
-
-        #[inline(always)]
-        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
-            f(self.0.get())
-        }
-    }
-}
-
 #[cfg(gort_loom)]
 pub(crate) use self::loom_mutex::{Mutex, MutexGuard};
 
