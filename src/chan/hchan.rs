@@ -242,7 +242,7 @@ impl<T> State<T> {
             match peer.selector.try_commit(commit) {
                 Some(waker) => return Ok(waker),
                 // SAFETY: as above; the commit lost, so the value is still ours.
-                None => v = unsafe { peer.waiter.take() }.expect("the slot was just filled"),
+                None => v = unsafe { peer.waiter.take() },
             }
         }
         Err(v)
@@ -258,7 +258,7 @@ impl<T> State<T> {
             // commit loses: after a winning CAS the owner may free the waiter
             // at once. SAFETY: under the lock; the owner touches its slot only
             // after a commit it saw, or after unlinking under this lock.
-            let v = unsafe { peer.waiter.take() }.expect("a parked sender holds its value");
+            let v = unsafe { peer.waiter.take() };
             let commit = Commit {
                 case: peer.case,
                 closed: false,

@@ -366,11 +366,12 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this;
             this.as_mut().unregister();
-            let chan = this.chan();
-            // SAFETY: unregistered, so the slot is ours. A value still in it
-            // was received for nobody: it goes back to the channel.
-            if let Some(v) = unsafe { this.project().waiter.as_ref().get_ref().take() } {
-                chan.put_back(v);
+            if this.waiter.outcome() == Outcome::Moved {
+                // SAFETY: unregistered and `Moved`: the slot is full and ours.
+                // A value still in it was received for nobody: it goes back
+                // to the channel.
+                let v = unsafe { this.waiter.take() };
+                this.chan().put_back(v);
             }
         }
     }
@@ -395,7 +396,7 @@ impl<'a, T> RecvCase<'a, T> {
         RecvCase {
             chan,
             lifetime: PhantomData,
-            waiter: Waiter::new(None),
+            waiter: Waiter::empty(),
         }
     }
 
@@ -406,16 +407,16 @@ impl<'a, T> RecvCase<'a, T> {
 
     /// The value received (`None`: closed and drained), once the case took effect.
     pub fn take(self: Pin<&mut Self>) -> Option<T> {
-        let this = self.project();
-        match this.waiter.replace_outcome(Outcome::Pending) {
-            // SAFETY: the case took effect and is unlinked: the slot is ours.
-            Outcome::Moved => Some(
-                unsafe { this.waiter.as_ref().get_ref().take() }
-                    .expect("a received value waits in the slot"),
-            ),
+        let waiter = &self.waiter;
+        let v = match waiter.outcome() {
+            // SAFETY: `Moved`: the case took effect, the waiter is unlinked
+            // and its slot full and ours.
+            Outcome::Moved => Some(unsafe { waiter.take() }),
             Outcome::Closed => None,
-            Outcome::Pending | Outcome::Registered => panic!("select: case did not take effect"),
-        }
+            _ => panic!("select: case did not take effect"),
+        };
+        waiter.set_outcome(Outcome::Taken);
+        v
     }
 
     fn finish(self: Pin<&mut Self>, outcome: TryRecv<T>) -> bool {
@@ -520,7 +521,12 @@ pin_project! {
 
     impl<'a, T> PinnedDrop for SendCase<'a, T> {
         fn drop(this: Pin<&mut Self>) {
-            this.unregister(); // an unsent value is dropped with the case
+            let mut this = this;
+            this.as_mut().unregister();
+            if matches!(this.waiter.outcome(), Outcome::Pending | Outcome::Closed) {
+                // SAFETY: unregistered and not sent: the slot is full and ours.
+                drop(unsafe { this.waiter.take() }); // sent to nobody
+            }
         }
     }
 }
@@ -534,71 +540,77 @@ impl<'a, T> SendCase<'a, T> {
     pub(crate) fn on(chan: &'a Chan<T>, value: T) -> SendCase<'a, T> {
         SendCase {
             chan,
-            waiter: Waiter::new(Some(value)),
+            waiter: Waiter::holding(value),
         }
     }
 
     /// The outcome of the send, once the case took effect.
     pub fn take(self: Pin<&mut Self>) -> Result<(), SendError<T>> {
-        let this = self.project();
-        match this.waiter.replace_outcome(Outcome::Pending) {
+        let waiter = &self.waiter;
+        let result = match waiter.outcome() {
             Outcome::Moved => Ok(()),
-            // SAFETY: the case took effect and is unlinked: the slot is ours.
-            Outcome::Closed => Err(SendError(
-                unsafe { this.waiter.as_ref().get_ref().take() }
-                    .expect("close leaves a parked sender's value"),
-            )),
-            Outcome::Pending | Outcome::Registered => panic!("select: case did not take effect"),
-        }
+            // SAFETY: `Closed`: the waiter is unlinked, and its slot full
+            // (close leaves a parked sender's value) and ours.
+            Outcome::Closed => Err(SendError(unsafe { waiter.take() })),
+            _ => panic!("select: case did not take effect"),
+        };
+        waiter.set_outcome(Outcome::Taken);
+        result
     }
 
     /// The value, if it was not sent (another case won, or the select gave up).
     pub fn take_unsent(self: Pin<&mut Self>) -> Option<T> {
-        let this = self.project();
-        if matches!(this.waiter.outcome(), Outcome::Registered | Outcome::Moved) {
+        let waiter = &self.waiter;
+        if !matches!(waiter.outcome(), Outcome::Pending | Outcome::Closed) {
             return None;
         }
-        // SAFETY: not linked: the slot is ours.
-        unsafe { this.waiter.as_ref().get_ref().take() }
+        waiter.set_outcome(Outcome::Taken);
+        // SAFETY: not registered and not sent: the slot is full and ours.
+        Some(unsafe { waiter.take() })
     }
 
     /// Records a send that did not wait; `false`: the channel was full (the
     /// value is back in the slot).
-    fn finish(self: Pin<&mut Self>, outcome: TrySend<T>) -> bool {
-        let this = self.project();
-        let waiter = this.waiter.as_ref().get_ref();
-        // SAFETY (both puts): not linked, so the slot is ours.
+    fn finish(mut self: Pin<&mut Self>, outcome: TrySend<T>) -> bool {
         match outcome {
             TrySend::Sent(wake) => {
                 if let Some(waker) = wake {
                     waker.wake();
                 }
-                this.waiter.set_outcome(Outcome::Moved);
+                self.waiter.set_outcome(Outcome::Moved);
                 true
             }
             TrySend::Closed(v) => {
-                unsafe { waiter.put(v) };
-                this.waiter.set_outcome(Outcome::Closed);
+                self.as_mut().restore(v);
+                self.waiter.set_outcome(Outcome::Closed);
                 true
             }
             TrySend::Full(v) => {
-                unsafe { waiter.put(v) };
+                self.restore(v);
                 false
             }
         }
     }
 
-    /// Puts the value back into the slot of an unlinked waiter.
+    /// Puts the value back into the slot after [`value`](Self::value).
     fn restore(self: Pin<&mut Self>, v: T) {
-        // SAFETY: only called while not linked: the slot is ours.
-        unsafe { self.project().waiter.as_ref().get_ref().put(v) }
+        debug_assert_eq!(self.waiter.outcome(), Outcome::Taken);
+        // SAFETY: `Taken` by `value`, not linked: the slot is empty and ours.
+        unsafe { self.waiter.put(v) };
+        self.waiter.set_outcome(Outcome::Pending);
     }
 
-    /// The value, out of the slot of an unlinked waiter.
+    /// Takes the value out to try a send (`Taken` until it is restored, so
+    /// that a panic in between cannot drop it twice).
     fn value(self: Pin<&mut Self>) -> T {
-        // SAFETY: only called while not linked: the slot is ours.
-        unsafe { self.project().waiter.as_ref().get_ref().take() }
-            .expect("a send case holds its value")
+        assert_eq!(
+            self.waiter.outcome(),
+            Outcome::Pending,
+            "a send case holds its value"
+        );
+        self.waiter.set_outcome(Outcome::Taken);
+        // SAFETY: `Pending` and not linked: the slot is full and ours.
+        unsafe { self.waiter.take() }
     }
 }
 

@@ -61,6 +61,7 @@
 
 use std::cell::Cell;
 use std::marker::PhantomPinned;
+use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 use std::task::Waker;
 
@@ -232,9 +233,13 @@ struct Links<T> {
 
 /// Where a case stands, as its owner records it. Kept in the waiter, where
 /// it shares a word with `case`.
+///
+/// It also says whether the slot holds a value (outside a counterpart's
+/// transfer under the channel lock): a receive case's slot is full exactly
+/// in `Moved`; a send case's exactly in `Pending`, `Registered` and `Closed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// Has not taken effect (or its outcome was taken); not registered.
+    /// Has not taken effect; not registered.
     Pending,
     /// The waiter may be linked (checking needs the channel lock).
     Registered,
@@ -242,6 +247,8 @@ pub(crate) enum Outcome {
     Moved,
     /// The channel was closed: nothing moved (a send case's value is back in its slot).
     Closed,
+    /// The outcome was taken (or the value is out for a transfer): the slot is empty.
+    Taken,
 }
 
 impl<T> Clone for Links<T> {
@@ -263,8 +270,10 @@ pub(crate) struct Waiter<T> {
     /// Owner only.
     outcome: Cell<Outcome>,
     /// A parked sender's value, or the value handed to a parked receiver
-    /// (see the module docs for who may touch it when).
-    slot: UnsafeCell<Option<T>>,
+    /// (see the module docs for who may touch it when). Whether it holds a
+    /// value follows from `outcome` (see [`Outcome`]); the owning case drops
+    /// a value left in it.
+    slot: UnsafeCell<MaybeUninit<T>>,
     _pin: PhantomPinned,
 }
 
@@ -276,7 +285,17 @@ unsafe impl<T: Send> Send for Waiter<T> {}
 unsafe impl<T: Send> Sync for Waiter<T> {}
 
 impl<T> Waiter<T> {
-    pub(crate) fn new(value: Option<T>) -> Waiter<T> {
+    /// A waiter with an empty slot (a receive case).
+    pub(crate) fn empty() -> Waiter<T> {
+        Waiter::new(MaybeUninit::uninit())
+    }
+
+    /// A waiter holding `value` (a send case).
+    pub(crate) fn holding(value: T) -> Waiter<T> {
+        Waiter::new(MaybeUninit::new(value))
+    }
+
+    fn new(slot: MaybeUninit<T>) -> Waiter<T> {
         Waiter {
             links: UnsafeCell::new(Links {
                 prev: None,
@@ -285,7 +304,7 @@ impl<T> Waiter<T> {
             }),
             case: UnsafeCell::new(0),
             outcome: Cell::new(Outcome::Pending),
-            slot: UnsafeCell::new(value),
+            slot: UnsafeCell::new(slot),
             _pin: PhantomPinned,
         }
     }
@@ -298,36 +317,34 @@ impl<T> Waiter<T> {
         self.outcome.set(outcome);
     }
 
-    pub(crate) fn replace_outcome(&self, outcome: Outcome) -> Outcome {
-        self.outcome.replace(outcome)
-    }
-
     /// The case index (caller holds the lock of the queue it is linked into).
     fn case(&self) -> usize {
         // SAFETY: written only before linking, under the same lock.
         self.case.with(|c| unsafe { *c }) as usize
     }
 
-    /// Takes the value out of the slot.
+    /// Moves the value out of the slot, which must hold one.
     ///
     /// # Safety
-    /// The caller has the slot to itself under the rules of the module docs:
-    /// the owner while unlinked and uncommitted, or after it saw the commit;
-    /// a counterpart under the channel lock, as the protocol says.
-    pub(crate) unsafe fn take(&self) -> Option<T> {
-        // SAFETY: exclusive access, by the caller's contract.
-        self.slot.with_mut(|slot| unsafe { (*slot).take() })
+    /// The slot holds a value, and the caller has the slot to itself under
+    /// the rules of the module docs: the owner while unlinked and
+    /// uncommitted, or after it saw the commit; a counterpart under the
+    /// channel lock, as the protocol says.
+    pub(crate) unsafe fn take(&self) -> T {
+        // SAFETY: full and exclusive, by the caller's contract.
+        self.slot
+            .with_mut(|slot| unsafe { (*slot).assume_init_read() })
     }
 
     /// Puts a value into the slot, which must be empty.
     ///
     /// # Safety
-    /// As for [`take`](Self::take).
+    /// The slot is empty (or its value was moved out), and the caller has it
+    /// to itself as for [`take`](Self::take).
     pub(crate) unsafe fn put(&self, v: T) {
-        // SAFETY: exclusive access, by the caller's contract.
+        // SAFETY: exclusive, by the caller's contract.
         self.slot.with_mut(|slot| unsafe {
-            debug_assert!((*slot).is_none());
-            *slot = Some(v);
+            (*slot).write(v);
         });
     }
 }
