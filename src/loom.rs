@@ -5,7 +5,8 @@
 //!
 //! [`Mutex`] is `parking_lot`'s in normal builds (short critical sections,
 //! no poisoning) and a thin wrapper over loom's under `--cfg gort_loom`, with the same
-//! `lock()` signature so the channel code reads the same in both.
+//! `lock()` signature so the code reads the same in both (the channels use
+//! their own spin lock, `chan/lock.rs`, which is this mutex under loom).
 //!
 //! The context tree uses std's `Arc` even under loom (loom's has no `Weak`,
 //! and the tree needs weak child links); the interleavings that matter there
@@ -49,7 +50,7 @@ pub(crate) mod cell {
 }
 
 #[cfg(not(gort_loom))]
-pub(crate) use parking_lot::{Mutex, MutexGuard};
+pub(crate) use parking_lot::Mutex;
 
 #[cfg(gort_loom)]
 pub(crate) use self::loom_mutex::{Mutex, MutexGuard};

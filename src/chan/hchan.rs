@@ -23,15 +23,15 @@
 use std::collections::VecDeque;
 use std::task::Waker;
 
+use super::lock::{SpinGuard, SpinLock};
 use super::waiter::{Commit, Selector, WaitQueue, Waiter};
 use crate::loom::atomic::AtomicUsize;
-use crate::loom::{Mutex, MutexGuard};
 
 /// A channel: shared by every [`Sender`](super::Sender) and
 /// [`Receiver`](super::Receiver) of it.
 #[derive(Debug)]
 pub(crate) struct Chan<T> {
-    state: Mutex<State<T>>,
+    state: SpinLock<State<T>>,
     /// Live `Sender` handles; the last one dropped closes the channel.
     pub(crate) senders: AtomicUsize,
     /// Live `Receiver` handles; the last one dropped fails later sends.
@@ -72,7 +72,7 @@ impl<T> Chan<T> {
     /// A channel with one `Sender` and one `Receiver` accounted for.
     pub(crate) fn new(cap: usize, senders: usize) -> Chan<T> {
         Chan {
-            state: Mutex::new(State {
+            state: SpinLock::new(State {
                 cap,
                 buf: VecDeque::with_capacity(cap.min(1024)),
                 closed: false,
@@ -85,7 +85,8 @@ impl<T> Chan<T> {
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
+    #[inline]
+    pub(crate) fn lock(&self) -> SpinGuard<'_, State<T>> {
         self.state.lock()
     }
 

@@ -49,6 +49,7 @@
 
 mod error;
 mod hchan;
+mod lock;
 mod never;
 mod select;
 mod waiter;

@@ -119,36 +119,44 @@ pub trait CaseSet {
 }
 
 impl<'a> CaseSet for [Pin<&mut (dyn SelectCase + Send + 'a)>] {
+    #[inline]
     fn count(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn case(self: Pin<&mut Self>, i: usize) -> Pin<&mut dyn SelectCase> {
         self.get_mut()[i].as_mut()
     }
 }
 
 impl<'a> CaseSet for [Pin<&mut (dyn SelectCase + 'a)>] {
+    #[inline]
     fn count(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn case(self: Pin<&mut Self>, i: usize) -> Pin<&mut dyn SelectCase> {
         self.get_mut()[i].as_mut()
     }
 }
 
 impl CaseSet for Vec<Pin<Box<dyn DynCase + '_>>> {
+    #[inline]
     fn count(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn case(self: Pin<&mut Self>, i: usize) -> Pin<&mut dyn SelectCase> {
         self.get_mut()[i].as_mut()
     }
 }
 
 impl<S: CaseSet + Unpin + ?Sized> CaseSet for &mut S {
+    #[inline]
     fn count(&self) -> usize {
         (**self).count()
     }
+    #[inline]
     fn case(self: Pin<&mut Self>, i: usize) -> Pin<&mut dyn SelectCase> {
         Pin::new(&mut **self.get_mut()).case(i)
     }
@@ -400,12 +408,14 @@ impl<'a, T> RecvCase<'a, T> {
         }
     }
 
+    #[inline]
     fn chan(&self) -> &'a Chan<T> {
         // SAFETY: valid for `'a` (`on`), or for the case's life (`on_ptr`).
         unsafe { self.chan.as_ref() }
     }
 
     /// The value received (`None`: closed and drained), once the case took effect.
+    #[inline]
     pub fn take(self: Pin<&mut Self>) -> Option<T> {
         let waiter = &self.waiter;
         let v = match waiter.outcome() {
@@ -447,6 +457,7 @@ unsafe impl<T: Send> Send for RecvCase<'_, T> {}
 unsafe impl<T: Send> Sync for RecvCase<'_, T> {}
 
 impl<T> SelectCase for RecvCase<'_, T> {
+    #[inline]
     fn try_complete(self: Pin<&mut Self>) -> bool {
         let outcome = self.chan().lock().try_recv(None);
         self.finish(outcome)
@@ -593,6 +604,7 @@ impl<'a, T> SendCase<'a, T> {
     }
 
     /// Puts the value back into the slot after [`value`](Self::value).
+    #[inline]
     fn restore(self: Pin<&mut Self>, v: T) {
         debug_assert_eq!(self.waiter.outcome(), Outcome::Taken);
         // SAFETY: `Taken` by `value`, not linked: the slot is empty and ours.
@@ -602,6 +614,7 @@ impl<'a, T> SendCase<'a, T> {
 
     /// Takes the value out to try a send (`Taken` until it is restored, so
     /// that a panic in between cannot drop it twice).
+    #[inline]
     fn value(self: Pin<&mut Self>) -> T {
         assert_eq!(
             self.waiter.outcome(),
@@ -615,6 +628,7 @@ impl<'a, T> SendCase<'a, T> {
 }
 
 impl<T> SelectCase for SendCase<'_, T> {
+    #[inline]
     fn try_complete(mut self: Pin<&mut Self>) -> bool {
         let v = self.as_mut().value();
         let outcome = self.chan.lock().try_send(v, None);
@@ -683,18 +697,22 @@ impl<T> SelectCase for SendCase<'_, T> {
 }
 
 impl<T> CaseSet for RecvCase<'_, T> {
+    #[inline]
     fn count(&self) -> usize {
         1
     }
+    #[inline]
     fn case(self: Pin<&mut Self>, _: usize) -> Pin<&mut dyn SelectCase> {
         self
     }
 }
 
 impl<T> CaseSet for SendCase<'_, T> {
+    #[inline]
     fn count(&self) -> usize {
         1
     }
+    #[inline]
     fn case(self: Pin<&mut Self>, _: usize) -> Pin<&mut dyn SelectCase> {
         self
     }

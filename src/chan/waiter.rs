@@ -144,6 +144,7 @@ impl Selector {
 
     /// Makes the selector ready to register, with the waker to wake (owner
     /// only, while `IDLE`: no waiter linked, nobody else can see it).
+    #[inline]
     pub(crate) fn arm(&self, waker: &Waker) {
         debug_assert!(!self.is_armed());
         // SAFETY: `IDLE`: no other party can reach the selector.
@@ -157,17 +158,20 @@ impl Selector {
     }
 
     /// Whether waiters of this selector may be linked (owner only).
+    #[inline]
     pub(crate) fn is_armed(&self) -> bool {
         self.state.load(Ordering::Relaxed) != IDLE
     }
 
     /// Back to `IDLE` (owner only, once it unlinked every waiter or saw
     /// the commit).
+    #[inline]
     pub(crate) fn disarm(&self) {
         self.state.store(IDLE, Ordering::Relaxed);
     }
 
     /// Whether an armed selector would wake `waker` (owner only).
+    #[inline]
     pub(crate) fn wakes(&self, waker: &Waker) -> bool {
         // SAFETY: a read; writes happen only while `IDLE`, by this owner.
         self.waker
@@ -175,6 +179,7 @@ impl Selector {
     }
 
     /// Still waiting: a counterpart may commit it.
+    #[inline]
     pub(crate) fn is_waiting(&self) -> bool {
         self.state.load(Ordering::Acquire) == WAITING
     }
@@ -216,6 +221,7 @@ impl Selector {
     }
 
     /// The commit, once there is one.
+    #[inline]
     pub(crate) fn committed(&self) -> Option<Commit> {
         Commit::decode(self.state.load(Ordering::Acquire))
     }
@@ -309,10 +315,12 @@ impl<T> Waiter<T> {
         }
     }
 
+    #[inline]
     pub(crate) fn outcome(&self) -> Outcome {
         self.outcome.get()
     }
 
+    #[inline]
     pub(crate) fn set_outcome(&self, outcome: Outcome) {
         self.outcome.set(outcome);
     }
@@ -330,6 +338,7 @@ impl<T> Waiter<T> {
     /// the rules of the module docs: the owner while unlinked and
     /// uncommitted, or after it saw the commit; a counterpart under the
     /// channel lock, as the protocol says.
+    #[inline]
     pub(crate) unsafe fn take(&self) -> T {
         // SAFETY: full and exclusive, by the caller's contract.
         self.slot
@@ -341,6 +350,7 @@ impl<T> Waiter<T> {
     /// # Safety
     /// The slot is empty (or its value was moved out), and the caller has it
     /// to itself as for [`take`](Self::take).
+    #[inline]
     pub(crate) unsafe fn put(&self, v: T) {
         // SAFETY: exclusive, by the caller's contract.
         self.slot.with_mut(|slot| unsafe {
@@ -378,6 +388,7 @@ impl<T> Default for WaitQueue<T> {
 }
 
 impl<T> WaitQueue<T> {
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.head.is_none()
     }

@@ -32,6 +32,7 @@ pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
 /// Spends one unit of the current task's budget. When it is used up, schedules
 /// the task again and returns `Pending`: the caller returns `Pending` too and
 /// has changed nothing.
+#[inline]
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     match REMAINING.get() {
         None => Poll::Ready(()),
