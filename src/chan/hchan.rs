@@ -1,4 +1,4 @@
-//! `Chan<T>`: Go's `hchan` — one mutex over a ring buffer and two waiter
+//! `Chan<T>`: Go's `hchan` — one lock over a ring buffer and two waiter
 //! queues. Bounded (`cap >= 1`) and unbuffered (`cap == 0`) channels are the
 //! same structure; only `cap` differs, as in Go's `runtime/chan.go`.
 //!

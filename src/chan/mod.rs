@@ -43,9 +43,17 @@
 //!    the value back at the head of the channel (or straight to a parked
 //!    receiver), so it is received by someone else (`select.rs`).
 //!
-//! Layout: `hchan.rs` (the channel), `waiter.rs` (waiters, queues, select
-//! state), `select.rs` (the engine every blocking operation runs on),
-//! `blocking.rs` (parking plain threads), `never.rs`, `error.rs`.
+//! Layout: `hchan.rs` (the channel), `lock.rs` (its spin lock), `waiter.rs`
+//! (intrusive waiters, queues, select state), `select.rs` (the engine every
+//! blocking operation runs on; plain threads park through
+//! `runtime/park.rs`), `never.rs`, `error.rs`.
+//!
+//! Parking allocates nothing: a parked operation's waiters live inside its
+//! own pinned future (or on the blocked thread's stack), and the channel
+//! links them into intrusive lists. That is why the futures of
+//! [`Sender::send`] and [`Receiver::recv`] are `!Unpin` (`.await` and
+//! `select!` pin them for you; pin them with `std::pin::pin!` to poll by
+//! hand).
 
 mod error;
 mod hchan;

@@ -5,15 +5,16 @@
 //! 1. **Pass 1**, in a random order: try each case without waiting, each
 //!    under its own channel's lock. The first that can proceed completes;
 //!    none of our waiters exists yet, so nobody else can commit us meanwhile.
-//! 2. **Pass 2**, same order: create the [`Selector`] and, under each
-//!    channel's lock, link a waiter for the case. Before linking, the case
+//! 2. **Pass 2**, same order: arm the [`Selector`] (it lives in the pinned
+//!    `Selecting`; each case holds its own waiter, so nothing is allocated)
+//!    and, under each channel's lock, link the case's waiter. Before linking, the case
 //!    checks whether it became ready since pass 1. For the first case nothing
 //!    of ours is linked yet, so it just completes. For a later case our
 //!    earlier waiters are reachable, so we first take ourselves off the market
 //!    (CAS `WAITING` → `ABORTED`; if that loses, a counterpart committed us and
 //!    we stop), then complete the case as in pass 1. If it cannot complete
-//!    after all (its counterparts died in between), we unlink everything and
-//!    start again at pass 1 with a fresh selector: nobody relied on the old one.
+//!    after all (its counterparts died in between), we unlink everything,
+//!    disarm the selector and start again at pass 1: nobody relied on it.
 //!    (A restart needs a counterpart that dies between our check and our
 //!    attempt, under that channel's lock: some other select committed or gave
 //!    up meanwhile. Two selects registering against each other in lockstep
@@ -21,7 +22,9 @@
 //! 3. **Wait**: the first party to CAS our selector from `WAITING` to a case
 //!    has already done the transfer for that case and unlinked that waiter; it
 //!    wakes us. We collect the case's outcome from its slot and unlink the
-//!    waiters of the other cases.
+//!    waiters of the other cases. Polled through a different waker while
+//!    waiting, we give up (as when dropped) and register afresh: committers
+//!    read the waker without a lock, so it never changes while armed.
 //!
 //! A case never pairs with a waiter of its own select: waiters are told apart
 //! by their selector, not by their thread, so two tasks on one thread pair
@@ -33,8 +36,8 @@
 //! case took effect: waiters are unlinked, a send case keeps its value (it
 //! gave nothing to anyone). If it loses, some case `k` was committed: a send
 //! case's value was taken, so it *was* sent; a receive case's value sits in
-//! its slot and is put back at the head of its channel ([`Chan::put_back`]),
-//! to be received by someone else. So every value whose send returned `Ok` is
+//! its slot, and the case puts it back at the head of its channel when it is
+//! dropped untaken ([`Chan::put_back`]), to be received by someone else. So every value whose send returned `Ok` is
 //! received exactly once, or is still buffered when the channel is dropped.
 //!
 //! # Fairness
