@@ -520,3 +520,36 @@ unsafe fn set_next<T>(ptr: NonNull<Waiter<T>>, next: Option<NonNull<Waiter<T>>>)
     // SAFETY: a linked waiter is alive, and its links are written under the lock.
     unsafe { ptr.as_ref().links.with_mut(|l| (*l).next = next) }
 }
+
+#[cfg(all(test, not(gort_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_removal_and_skipping_our_own() {
+        let (a, b) = (Selector::new(), Selector::new());
+        a.arm(Waker::noop());
+        b.arm(Waker::noop());
+        let waiters: Vec<Waiter<u8>> = (0..4).map(|_| Waiter::empty()).collect();
+        let mut q = WaitQueue::default();
+        // SAFETY: the waiters and selectors outlive the queue's use below,
+        // and every waiter is unlinked before they go.
+        unsafe {
+            q.push_back(&waiters[0], &a, 0);
+            q.push_back(&waiters[1], &b, 1);
+            q.push_back(&waiters[2], &b, 2);
+            q.push_back(&waiters[3], &a, 3);
+        }
+        assert!(q.remove(&waiters[1]));
+        assert!(!q.remove(&waiters[1]), "a second removal finds it unlinked");
+        assert!(q.has_live_peer(&a), "b's waiter 2 is live");
+        let first = q.unlink_first_not_of(Some(&a)).unwrap();
+        assert_eq!(first.case, 2);
+        assert!(!q.has_live_peer(&a));
+        let order: Vec<usize> =
+            std::iter::from_fn(|| q.unlink_first_not_of(None).map(|w| w.case)).collect();
+        assert_eq!(order, [0, 3]);
+        assert!(q.is_empty());
+        assert!(waiters.iter().all(|w| !q.remove(w)));
+    }
+}
