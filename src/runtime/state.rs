@@ -208,7 +208,14 @@ impl State {
     /// A runner took the task off a queue: SCHEDULED → RUNNING.
     pub fn start_run(&self) -> Start {
         let prev = self.0.fetch_xor(SCHEDULED | RUNNING, Ordering::AcqRel);
-        debug_assert_eq!(prev & (SCHEDULED | RUNNING | COMPLETE), SCHEDULED);
+        debug_assert_eq!(prev & (SCHEDULED | RUNNING), SCHEDULED);
+        // Checked in release builds too: the runner then reads the stage as
+        // the future, which after COMPLETE it no longer is (an invariant of
+        // the transitions above, never expected to fail).
+        assert!(
+            prev & COMPLETE == 0,
+            "gort: a task was run after it finished"
+        );
         if prev & CANCELLED != 0 {
             Start::Cancel
         } else {
