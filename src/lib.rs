@@ -64,7 +64,7 @@ pub mod __internal {
 pub mod __loom {
     pub use crate::runtime::idle::Idle;
     pub use crate::runtime::queue::{CAP, LocalQueue, QueueItem};
-    pub use crate::runtime::state::{JoinWaker, Start, State, WakeByVal};
+    pub use crate::runtime::state::{JoinWaker, Live, Start, State, TakeOutput, WakeByVal};
 }
 
 /// The README's example runs as a doctest.

@@ -3,12 +3,13 @@
 //! poll and a wake drops the future on the next run; the reference count
 //! reaches zero exactly once, after every other use; the join waker slot is
 //! never touched by two threads at once, a registered waker is woken, and
-//! every waker put in it is dropped exactly once.
+//! every waker put in it is dropped exactly once; the output is either taken
+//! by the handle or dropped by whoever frees the task, exactly once.
 #![cfg(gort_loom)]
 
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
-use gort::__loom::{JoinWaker, Start, State, WakeByVal};
+use gort::__loom::{JoinWaker, Live, Start, State, TakeOutput, WakeByVal};
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -369,5 +370,103 @@ fn dropping_the_handle_races_completion() {
             "the waker outlived the handle and the runner"
         );
         assert!(counts.wakes.load(Ordering::Relaxed) <= 1);
+    });
+}
+
+/// A task as far as its untagged stage goes: the output cell, who took it
+/// (the handle) and who dropped it (the freeing thread).
+struct Staged {
+    state: State,
+    join_waker: JoinWaker,
+    output: UnsafeCell<Option<u32>>,
+    taken: AtomicUsize,
+    dropped: AtomicUsize,
+    frees: AtomicUsize,
+}
+
+impl Staged {
+    /// `dealloc`: drops whatever the state word says is live.
+    fn free(&self) {
+        self.frees.fetch_add(1, Ordering::Relaxed);
+        match self.state.live_at_free() {
+            Live::Future => panic!("freed before the runner completed"),
+            Live::Output => {
+                // SAFETY: the count is zero; loom checks the runner's write
+                // and any handle's read happen before.
+                let out = self.output.with_mut(|o| unsafe { (*o).take() });
+                assert_eq!(out, Some(42), "no live output to drop");
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Live::Nothing => {
+                // SAFETY: as above.
+                let out = self.output.with(|o| unsafe { *o });
+                assert_eq!(out, None, "an output left behind");
+            }
+        }
+    }
+
+    /// `JoinHandle::try_take`.
+    fn try_take(&self) -> Option<u32> {
+        match self.state.take_output() {
+            TakeOutput::Pending => None,
+            TakeOutput::AlreadyTaken => panic!("taken twice"),
+            TakeOutput::Take => {
+                // SAFETY: COMPLETE seen with Acquire and OUTPUT_TAKEN ours.
+                let out = self.output.with_mut(|o| unsafe { (*o).take() });
+                assert_eq!(out, Some(42), "the output was not published");
+                self.taken.fetch_add(1, Ordering::Relaxed);
+                assert_eq!(self.state.take_output(), TakeOutput::AlreadyTaken);
+                out
+            }
+        }
+    }
+}
+
+#[test]
+fn the_output_is_taken_or_dropped_at_free_exactly_once() {
+    loom::model(|| {
+        let task = Arc::new(Staged {
+            state: State::new(), // the queued reference and the handle's
+            join_waker: JoinWaker::new(),
+            output: UnsafeCell::new(None),
+            taken: AtomicUsize::new(0),
+            dropped: AtomicUsize::new(0),
+            frees: AtomicUsize::new(0),
+        });
+        let counts = Arc::new(Counts::default());
+        let (t, c) = (task.clone(), counts.clone());
+        // The handle: one `JoinHandle::poll`, then dropped.
+        let handle = thread::spawn(move || {
+            if t.try_take().is_none() {
+                let waker = c.waker();
+                // SAFETY: the one handle, never concurrently with itself.
+                if unsafe { t.join_waker.register(&t.state, &waker) } {
+                    assert!(t.try_take().is_some(), "register saw COMPLETE");
+                }
+                drop(waker);
+            }
+            // SAFETY: the one handle, once, last, with its reference.
+            if unsafe { t.join_waker.drop_handle(&t.state) } {
+                t.free();
+            }
+        });
+        // The runner: writes the output, completes, gives back its reference.
+        assert_eq!(task.state.start_run(), Start::Poll);
+        // SAFETY: we hold RUNNING; nobody reads before COMPLETE.
+        task.output.with_mut(|o| unsafe { *o = Some(42) });
+        let completed = task.state.complete();
+        // SAFETY: once, by the thread that set COMPLETE.
+        unsafe { task.join_waker.wake_after_complete(&task.state, completed) };
+        if task.state.ref_dec() {
+            task.free();
+        }
+        handle.join().unwrap();
+        assert_eq!(task.frees.load(Ordering::Relaxed), 1, "freed 0 or 2 times");
+        let (taken, dropped) = (
+            task.taken.load(Ordering::Relaxed),
+            task.dropped.load(Ordering::Relaxed),
+        );
+        assert_eq!(taken + dropped, 1, "taken {taken}, dropped {dropped}");
+        assert!(counts.balanced(), "the join waker outlived the handle");
     });
 }

@@ -511,3 +511,200 @@ fn dropping_a_runtime_while_foreign_threads_wake_its_tasks() {
         }
     }
 }
+
+// Who drops a task's future and output, and how often: the stage is an
+// untagged union whose live field the state word tells (runtime/task.rs).
+
+/// Waits (up to 10 s) for `count` to reach `want`.
+fn wait_for(count: &AtomicUsize, want: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count.load(Ordering::SeqCst) < want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(count.load(Ordering::SeqCst), want);
+}
+
+/// Counts its drops, then panics.
+struct PanicOnDrop(Arc<AtomicUsize>);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        panic!("drop panicked");
+    }
+}
+
+#[test]
+fn a_detached_tasks_unread_output_is_dropped_once_when_freed() {
+    let rt = rt(2);
+    let (held, output) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let gate = Gate::default();
+    let (g, h, o) = (gate.clone(), held.clone(), output.clone());
+    let handle = rt.go(async move {
+        let _held = DropCounter(h);
+        g.wait().await;
+        DropCounter(o)
+    });
+    drop(handle);
+    gate.open();
+    wait_for(&output, 1);
+    assert_eq!(held.load(Ordering::SeqCst), 1);
+    drop(rt);
+    assert_eq!(output.load(Ordering::SeqCst), 1);
+    assert_eq!(held.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_joined_tasks_output_is_moved_out_and_never_dropped_twice() {
+    let rt = rt(1);
+    let (held, output) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (h, o) = (held.clone(), output.clone());
+    let handle = rt.go(async move {
+        let _held = DropCounter(h);
+        gort::yield_now().await;
+        DropCounter(o)
+    });
+    let out = handle.join().unwrap();
+    assert_eq!(held.load(Ordering::SeqCst), 1);
+    assert_eq!(output.load(Ordering::SeqCst), 0, "the output was dropped");
+    drop(out);
+    assert_eq!(output.load(Ordering::SeqCst), 1);
+    drop(rt);
+    assert_eq!(output.load(Ordering::SeqCst), 1);
+    assert_eq!(held.load(Ordering::SeqCst), 1);
+    // The Arc inside the counter is gone too: only ours is left.
+    assert_eq!(Arc::strong_count(&output), 1);
+    assert_eq!(Arc::strong_count(&held), 1);
+}
+
+#[test]
+fn an_aborted_tasks_future_is_dropped_once() {
+    let rt = rt(2);
+    let held = Arc::new(AtomicUsize::new(0));
+    let gate = Gate::default();
+    // The counters are captured, not made inside: an abort may come before
+    // the first poll.
+    let (g, h) = (gate.clone(), DropCounter(held.clone()));
+    let handle = rt.go(async move {
+        let _held = h;
+        g.wait().await;
+    });
+    // A detached one too: its JoinError::Aborted is dropped at free.
+    let (g2, h2) = (gate.clone(), DropCounter(held.clone()));
+    let detached = rt.go(async move {
+        let _held = h2;
+        g2.wait().await;
+    });
+    handle.abort();
+    detached.abort();
+    drop(detached);
+    assert!(handle.join().unwrap_err().is_aborted());
+    wait_for(&held, 2);
+    gate.open();
+    drop(rt);
+    assert_eq!(held.load(Ordering::SeqCst), 2);
+    assert_eq!(Arc::strong_count(&held), 1);
+}
+
+#[test]
+fn a_panicking_tasks_payload_is_dropped_once() {
+    let rt = rt(2);
+    let (held, payload) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    // Joined: the payload is moved out with the error.
+    let (h, p) = (held.clone(), payload.clone());
+    let handle = rt.go(async move {
+        let _held = DropCounter(h);
+        gort::yield_now().await;
+        std::panic::panic_any(DropCounter(p));
+    });
+    let err = handle.join().unwrap_err();
+    assert!(err.is_panic());
+    assert_eq!(held.load(Ordering::SeqCst), 1);
+    assert_eq!(payload.load(Ordering::SeqCst), 0, "the payload was dropped");
+    drop(err);
+    assert_eq!(payload.load(Ordering::SeqCst), 1);
+    // Detached: the unread payload is dropped when the task is freed.
+    let (h, p) = (held.clone(), payload.clone());
+    drop(rt.go(async move {
+        let _held = DropCounter(h);
+        gort::yield_now().await;
+        std::panic::panic_any(DropCounter(p));
+    }));
+    wait_for(&payload, 2);
+    drop(rt);
+    assert_eq!(held.load(Ordering::SeqCst), 2);
+    assert_eq!(payload.load(Ordering::SeqCst), 2);
+    assert_eq!(Arc::strong_count(&payload), 1);
+}
+
+/// Ready at once with a counted output; its own drop panics.
+struct ReadyThenPanicOnDrop {
+    _on_drop: PanicOnDrop,
+    output: Option<DropCounter>,
+}
+
+impl Future for ReadyThenPanicOnDrop {
+    type Output = DropCounter;
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<DropCounter> {
+        Poll::Ready(self.output.take().expect("polled once"))
+    }
+}
+
+#[test]
+fn a_future_that_panics_in_drop_is_dropped_once() {
+    let rt = rt(2);
+    // Finished with an output, then its drop panics: the output survives
+    // (the payload is dropped), the future's fields are dropped once.
+    let (dropped, output) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let handle = rt.go(ReadyThenPanicOnDrop {
+        _on_drop: PanicOnDrop(dropped.clone()),
+        output: Some(DropCounter(output.clone())),
+    });
+    let out = handle.join().unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(output.load(Ordering::SeqCst), 0);
+    drop(out);
+    assert_eq!(output.load(Ordering::SeqCst), 1);
+    // Aborted while parked, its drop panics: the handle gets the panic, and
+    // the future's other fields are still dropped (while unwinding), once.
+    let held = Arc::new(AtomicUsize::new(0));
+    let gate = Gate::default();
+    // Captured: an abort may come before the first poll.
+    let (g, d, h) = (
+        gate.clone(),
+        PanicOnDrop(dropped.clone()),
+        DropCounter(held.clone()),
+    );
+    let handle = rt.go(async move {
+        let _on_drop = d;
+        let _held = h;
+        g.wait().await;
+    });
+    handle.abort();
+    let err = handle.join().unwrap_err();
+    assert!(err.is_panic(), "{err:?}");
+    assert_eq!(dropped.load(Ordering::SeqCst), 2);
+    assert_eq!(held.load(Ordering::SeqCst), 1);
+    drop(rt);
+    assert_eq!(dropped.load(Ordering::SeqCst), 2);
+    assert_eq!(held.load(Ordering::SeqCst), 1);
+    assert_eq!(Arc::strong_count(&output), 1);
+    assert_eq!(Arc::strong_count(&held), 1);
+}
+
+/// The smallest spawn and join through a runtime, for Miri (`cargo +nightly
+/// miri test --test runtime miri_spawn_and_join`).
+#[test]
+fn miri_spawn_and_join() {
+    let rt = rt(1);
+    let output = Arc::new(AtomicUsize::new(0));
+    let o = output.clone();
+    let h = rt.go(async move { DropCounter(o) });
+    drop(h.join().unwrap());
+    let o = output.clone();
+    drop(rt.go(async move { DropCounter(o) }));
+    wait_for(&output, 2);
+    drop(rt);
+    assert_eq!(output.load(Ordering::SeqCst), 2);
+}

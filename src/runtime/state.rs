@@ -12,6 +12,10 @@
 //! - `CANCELLED`: `abort` was called; the next run drops the future instead.
 //! - `JOIN_INTEREST`: the `JoinHandle` still exists.
 //! - `JOIN_WAKER`: the join waker slot holds a waker the runner may read.
+//! - `OUTPUT_TAKEN`: the `JoinHandle` moved the output out (set once, only
+//!   after `COMPLETE`). With `COMPLETE` it tells which part of the task's
+//!   untagged stage is live: neither flag, the future; `COMPLETE` alone, the
+//!   output; both, nothing (see [`Live`]).
 //! - The bits from `REF_ONE` up count the references to the task (run queue
 //!   entries, wakers, the registry, the `JoinHandle`); whoever takes the count
 //!   to zero frees the task.
@@ -21,8 +25,11 @@
 //!   once and polled by at most one thread.
 //! - A wake is never lost: it either queues an idle task, or finds it running
 //!   and leaves `NOTIFIED`, which the runner turns into a requeue.
-//! - Nothing but `abort`'s `CANCELLED` flag, the two join bits and the count
-//!   change after `COMPLETE`.
+//! - Nothing but `abort`'s `CANCELLED` flag, the two join bits,
+//!   `OUTPUT_TAKEN` and the count change after `COMPLETE`.
+//! - `OUTPUT_TAKEN` is set by the `JoinHandle` alone, while it holds its
+//!   reference, so it is in the word before the count can reach zero: the
+//!   freeing thread reads [`Live`] from the word without racing anyone.
 //! - The count reaches zero exactly once, and every use of the task by the
 //!   other holders happens before that (`AcqRel`), so the freeing thread has
 //!   it to itself.
@@ -59,7 +66,8 @@ const COMPLETE: usize = 8;
 const CANCELLED: usize = 16;
 const JOIN_INTEREST: usize = 32;
 const JOIN_WAKER: usize = 64;
-const REF_ONE: usize = 128;
+const OUTPUT_TAKEN: usize = 128;
+const REF_ONE: usize = 256;
 const REF_MASK: usize = !(REF_ONE - 1);
 
 /// What `start_run` found.
@@ -69,6 +77,29 @@ pub enum Start {
     Poll,
     /// `abort` was called: drop the future instead.
     Cancel,
+}
+
+/// What [`State::take_output`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeOutput {
+    /// Not complete yet: there is no output.
+    Pending,
+    /// Complete: `OUTPUT_TAKEN` is now set and the caller must move the
+    /// output out (and is the only one who ever may).
+    Take,
+    /// The output was taken before.
+    AlreadyTaken,
+}
+
+/// Which part of a task's stage is live, as the state word tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Live {
+    /// Not complete: the future (possibly never polled).
+    Future,
+    /// Complete and not taken: the output (or the `JoinError`).
+    Output,
+    /// Complete and taken by the `JoinHandle`.
+    Nothing,
 }
 
 /// What a `Waker::wake` (by value) must do with the reference it consumed.
@@ -177,7 +208,14 @@ impl State {
     /// A runner took the task off a queue: SCHEDULED → RUNNING.
     pub fn start_run(&self) -> Start {
         let prev = self.0.fetch_xor(SCHEDULED | RUNNING, Ordering::AcqRel);
-        debug_assert_eq!(prev & (SCHEDULED | RUNNING | COMPLETE), SCHEDULED);
+        debug_assert_eq!(prev & (SCHEDULED | RUNNING), SCHEDULED);
+        // Checked in release builds too: the runner then reads the stage as
+        // the future, which after COMPLETE it no longer is (an invariant of
+        // the transitions above, never expected to fail).
+        assert!(
+            prev & COMPLETE == 0,
+            "gort: a task was run after it finished"
+        );
         if prev & CANCELLED != 0 {
             Start::Cancel
         } else {
@@ -228,6 +266,35 @@ impl State {
             (s & (RUNNING | COMPLETE) == 0).then_some((s & !SCHEDULED) | RUNNING | CANCELLED)
         })
         .is_ok()
+    }
+
+    /// `JoinHandle` side: claims the output if the task is complete
+    /// (Acquire: the runner's write of the output, made before its Release
+    /// `complete`, is visible to the caller). Sets `OUTPUT_TAKEN` in the same
+    /// step, before the output is moved out; the handle does both while it
+    /// holds its reference, so whoever frees the task sees the flag.
+    pub fn take_output(&self) -> TakeOutput {
+        match self
+            .update(|s| (s & (COMPLETE | OUTPUT_TAKEN) == COMPLETE).then_some(s | OUTPUT_TAKEN))
+        {
+            Ok(_) => TakeOutput::Take,
+            Err(s) if s & COMPLETE == 0 => TakeOutput::Pending,
+            Err(_) => TakeOutput::AlreadyTaken,
+        }
+    }
+
+    /// Which part of the stage is live. Only meaningful to a thread that
+    /// owns the stage: the freeing thread (the count reached zero, so no
+    /// one can change `COMPLETE` or `OUTPUT_TAKEN` any more, and the final
+    /// `AcqRel` decrement ordered every write of the stage before this).
+    pub fn live_at_free(&self) -> Live {
+        let s = self.0.load(Ordering::Acquire);
+        debug_assert!(s & REF_MASK == 0, "live_at_free with references left");
+        match (s & COMPLETE != 0, s & OUTPUT_TAKEN != 0) {
+            (false, _) => Live::Future,
+            (true, false) => Live::Output,
+            (true, true) => Live::Nothing,
+        }
     }
 
     /// True once the output is stored (Acquire).

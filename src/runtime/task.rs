@@ -11,18 +11,44 @@
 //! `RawWakerVTable`. Whoever gives back the last reference drops the whole
 //! `Task<F>` (header, future or output, join waker) and frees it.
 //!
+//! # Stage
+//! The future and then its output share one untagged `union` (an enum would
+//! need a separate tag: an `async` block has no niche, so that tag cost 8
+//! bytes, often a whole 16-byte malloc step, in every task). Which field is
+//! live is told by the state word alone:
+//! - `COMPLETE` unset: the future. Only the thread holding `RUNNING` touches
+//!   it; `finish` drops it in place (never moves it: it is pinned), writes
+//!   the output, and only then sets `COMPLETE`. Nothing between the drop and
+//!   the write can panic, and a panic in the future's drop is caught, so the
+//!   runner never leaves the stage dropped but not `COMPLETE`.
+//! - `COMPLETE` set, `OUTPUT_TAKEN` unset: the output. The `JoinHandle`
+//!   claims it with one CAS that sets `OUTPUT_TAKEN` (`State::take_output`),
+//!   then moves it out (`read_output`).
+//! - both set: nothing.
+//!
+//! Freeing (`dealloc`) reads the word after the last reference is given
+//! back. Every writer of the stage holds a reference while it writes: the
+//! runner (its `TaskRef`) until after `complete`, the handle until
+//! `drop_handle` gives its reference back, after `take_output` and
+//! `read_output`. The `AcqRel` decrement that takes the count to zero thus
+//! comes after those writes and after `OUTPUT_TAKEN` in the word's order, so
+//! the freeing thread sees the flags final and drops exactly the live field
+//! (the future of a task that never finished, or an output nobody took, e.g.
+//! a detached task's), or nothing.
+//!
 //! # State machine
 //! See `runtime/state.rs`: a task is queued at most once, polled by one
 //! thread at a time, and a wake during a poll is remembered (`NOTIFIED`).
 //!
 //! # Output hand-off
-//! The runner writes the stage, then sets `COMPLETE` with `Release`, then
+//! The runner writes the output, then sets `COMPLETE` with `Release`, then
 //! wakes the join waker if `JOIN_WAKER` was set. The `JoinHandle` stores its
 //! waker and sets `JOIN_WAKER` in one CAS that fails once `COMPLETE` is set:
 //! either the runner's `COMPLETE` comes after that CAS and finds the waker, or
 //! the handle sees `COMPLETE` (`Acquire`) and reads the output itself. The
 //! waker slot has no lock; `runtime/state.rs` (`JoinWaker`) gives the
-//! protocol. Only the `JoinHandle` (never cloned) takes the output.
+//! protocol. Only the `JoinHandle` (never cloned) takes the output, after
+//! setting `OUTPUT_TAKEN` (`Acquire`: it sees the output).
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -39,7 +65,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use super::coop;
 use super::queue::QueueItem;
 use super::scheduler::{Shared, schedule};
-use super::state::{JoinWaker, Start, State, WakeByVal};
+use super::state::{JoinWaker, Live, Start, State, TakeOutput, WakeByVal};
 use super::wait::{self, WaitReason};
 
 /// Why a task produced no output.
@@ -95,7 +121,8 @@ pub(crate) enum RunOutcome {
 struct Vtable {
     run: unsafe fn(NonNull<Header>) -> RunOutcome,
     cancel: unsafe fn(NonNull<Header>),
-    /// Moves the output into `*mut Option<Result<F::Output, JoinError>>`.
+    /// Moves the output into `*mut Option<Result<F::Output, JoinError>>`;
+    /// the caller just won `State::take_output`.
     read_output: unsafe fn(NonNull<Header>, *mut ()),
     /// Drops the `Task<F>` and frees it; the count has reached zero.
     dealloc: unsafe fn(NonNull<Header>),
@@ -139,10 +166,11 @@ pub(crate) enum TaskState {
     Finished,
 }
 
-enum Stage<F: Future> {
-    Running(F),
-    Finished(Result<F::Output, JoinError>),
-    Consumed,
+/// The future, then its output: which field is live is told by the state
+/// word (see "Stage" in the module docs and `state::Live`), never by a tag.
+union Stage<F: Future> {
+    future: ManuallyDrop<F>,
+    output: ManuallyDrop<Result<F::Output, JoinError>>,
 }
 
 #[repr(C)]
@@ -151,9 +179,10 @@ struct Task<F: Future> {
     stage: UnsafeCell<Stage<F>>,
 }
 
-// SAFETY: the stage is touched only by the thread holding RUNNING, or by the
-// JoinHandle after COMPLETE was published with Release/Acquire; F and its
-// output are Send.
+// SAFETY: the stage is touched only by the thread holding RUNNING, by the
+// JoinHandle after COMPLETE was published with Release/Acquire and it claimed
+// the output (OUTPUT_TAKEN), or by the freeing thread; F and its output are
+// Send.
 unsafe impl<F: Future + Send> Sync for Task<F> where F::Output: Send {}
 
 /// An owning, thin pointer to a task (one reference).
@@ -189,7 +218,10 @@ where
             id,
             registry_key: UnsafeCell::new(u32::MAX),
         },
-        stage: UnsafeCell::new(Stage::Running(future)),
+        // COMPLETE is unset: the future is the live field.
+        stage: UnsafeCell::new(Stage {
+            future: ManuallyDrop::new(future),
+        }),
     });
     // SAFETY: Box::into_raw is never null; Task is repr(C) with the header
     // first, so the pointer to the task is a pointer to its header. The box
@@ -376,7 +408,23 @@ where
     unsafe fn dealloc(ptr: NonNull<Header>) {
         // SAFETY: `ptr` came from Box::into_raw of a Box<Task<F>> in
         // `new_task`, and with the count at zero nobody else can reach it.
-        drop(unsafe { Box::from_raw(ptr.cast::<Task<F>>().as_ptr()) });
+        let task = unsafe { Box::from_raw(ptr.cast::<Task<F>>().as_ptr()) };
+        let stage = task.stage.get();
+        // The stage's fields are ManuallyDrop: dropping the Box frees the
+        // memory and drops the header only. If the drop below panics, the
+        // Box is still dropped while unwinding, and the field is not dropped
+        // again (whatever the panicking drop left is leaked).
+        match task.header.state.live_at_free() {
+            // SAFETY: not COMPLETE: the future is live (the runner sets
+            // COMPLETE only after writing the output over the dropped
+            // future), and we own the task; it is dropped in place, once.
+            Live::Future => unsafe { ManuallyDrop::drop(&mut (*stage).future) },
+            // SAFETY: COMPLETE and not OUTPUT_TAKEN: the output is live and
+            // nobody will take it (the handle is gone); dropped once.
+            Live::Output => unsafe { ManuallyDrop::drop(&mut (*stage).output) },
+            Live::Nothing => {}
+        }
+        drop(task);
     }
 
     unsafe fn run(ptr: NonNull<Header>) -> RunOutcome {
@@ -392,14 +440,11 @@ where
         let waker = ManuallyDrop::new(into_waker(TaskRef(ptr)));
         let mut cx = Context::from_waker(&waker);
         let polled = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: we hold RUNNING, so the stage is ours alone.
-            let stage = unsafe { &mut *task.stage.get() };
-            let Stage::Running(future) = stage else {
-                unreachable!("gort: a task was polled after it finished")
-            };
-            // SAFETY: the future lives in the task's Box allocation and is
-            // dropped in place (`finish`), never moved: it stays pinned.
-            let future = unsafe { Pin::new_unchecked(future) };
+            // SAFETY: we hold RUNNING, so the stage is ours alone, and
+            // `start_run` found COMPLETE unset, so the future is its live
+            // field. It lives in the task's Box allocation and is dropped in
+            // place (`finish`, `dealloc`), never moved: it stays pinned.
+            let future = unsafe { Pin::new_unchecked(&mut *(*task.stage.get()).future) };
             wait::recording(|| coop::with_budget(|| future.poll(&mut cx)))
         }));
         match polled {
@@ -441,22 +486,33 @@ where
         // (a self-referential future, e.g. one parked in `select!`, would run
         // its destructor through dangling pointers). Dropping it may panic; it
         // must still count as finished.
-        // SAFETY: the caller holds RUNNING, so the stage is ours; it is
-        // dropped exactly once here and overwritten below without a drop.
+        //
+        // From the drop below until `complete`, the stage holds neither a
+        // live future nor a published output, so nothing in between may
+        // unwind: the drop's panic is caught, a second panic payload is only
+        // dropped after COMPLETE, and the rest cannot panic.
+        let stage = self.stage.get();
+        // SAFETY: the caller holds RUNNING and COMPLETE is unset, so the
+        // future is the live field and ours alone; it is dropped in place
+        // exactly once here (after a panic in its drop it counts as dropped:
+        // what it did not drop is leaked, never dropped again).
         let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
-            std::ptr::drop_in_place(self.stage.get())
+            ManuallyDrop::drop(&mut (*stage).future)
         }));
-        let result = match (result, dropped) {
-            (Err(JoinError::Aborted), Err(payload)) => Err(JoinError::Panicked(payload)),
-            (result, _) => result,
+        let (result, extra_payload) = match (result, dropped) {
+            (Err(JoinError::Aborted), Err(payload)) => (Err(JoinError::Panicked(payload)), None),
+            (result, Err(payload)) => (result, Some(payload)),
+            (result, Ok(())) => (result, None),
         };
-        // SAFETY: still RUNNING; nobody else reads the stage before COMPLETE,
-        // and the old stage was dropped above (`write` does not drop it again).
-        unsafe { std::ptr::write(self.stage.get(), Stage::Finished(result)) };
+        // SAFETY: still RUNNING; nobody else reads the stage before COMPLETE.
+        // Assigning a ManuallyDrop union field drops nothing (the future was
+        // dropped above).
+        unsafe { (*stage).output = ManuallyDrop::new(result) };
         // SAFETY: we hold RUNNING, the only access to registry_key.
         let key = unsafe { *self.header.registry_key.get() };
         // Counted as finished before anyone can observe COMPLETE: a joiner
-        // that returns must not still see this task in num_goroutines.
+        // that returns must not still see this task in num_goroutines. (A
+        // relaxed decrement: it cannot panic.)
         self.header.shared.task_finished();
         let completed = self.header.state.complete();
         if key != u32::MAX {
@@ -468,6 +524,10 @@ where
                 .join_waker
                 .wake_after_complete(&self.header.state, completed)
         };
+        // The future's drop panicked after the poll had ended (with output or
+        // panic): that payload has nowhere to go. Dropped last, when the stage
+        // is already consistent, in case its own drop panics.
+        drop(extra_payload);
     }
 
     unsafe fn cancel(ptr: NonNull<Header>) {
@@ -480,13 +540,12 @@ where
     }
 
     unsafe fn read_output(ptr: NonNull<Header>, dst: *mut ()) {
-        // SAFETY: called by the JoinHandle after it saw COMPLETE (Acquire).
+        // SAFETY: called by the JoinHandle, which holds a reference.
         let task = unsafe { Self::from_header(ptr) };
-        // SAFETY: COMPLETE is final and only the one JoinHandle reads the stage.
-        let stage = unsafe { std::mem::replace(&mut *task.stage.get(), Stage::Consumed) };
-        let Stage::Finished(result) = stage else {
-            panic!("gort: JoinHandle polled after it returned its output");
-        };
+        // SAFETY: the caller won `take_output`: COMPLETE was seen (Acquire),
+        // so the output is the live field, and OUTPUT_TAKEN is now set by us
+        // alone, so nobody else reads or drops it; it is moved out once.
+        let result = unsafe { ManuallyDrop::take(&mut (*task.stage.get()).output) };
         // SAFETY: the JoinHandle<F::Output> passes a matching destination.
         unsafe { *dst.cast::<Option<Result<F::Output, JoinError>>>() = Some(result) };
     }
@@ -522,12 +581,17 @@ impl<T> JoinHandle<T> {
     }
 
     fn try_take(&self) -> Option<Result<T, JoinError>> {
-        if !self.task.header().state.is_complete() {
-            return None;
+        match self.task.header().state.take_output() {
+            TakeOutput::Pending => return None,
+            TakeOutput::AlreadyTaken => {
+                panic!("gort: JoinHandle polled after it returned its output")
+            }
+            TakeOutput::Take => {}
         }
         let mut out: Option<Result<T, JoinError>> = None;
-        // SAFETY: COMPLETE was seen with Acquire; T is the task's output type
-        // (JoinHandle<F::Output> is only made by new_task).
+        // SAFETY: we won take_output (COMPLETE seen with Acquire, OUTPUT_TAKEN
+        // set by us); T is the task's output type (JoinHandle<F::Output> is
+        // only made by new_task).
         unsafe { (self.task.header().vtable.read_output)(self.task.0, (&raw mut out).cast()) };
         out
     }
@@ -579,7 +643,7 @@ impl<T> std::fmt::Debug for JoinHandle<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Header, Task};
+    use super::{Header, Stage, Task};
 
     /// The per-task cost the issue bounds: "well under 100 bytes". The
     /// header is the whole overhead of a task's allocation (no Arc counts).
@@ -597,5 +661,36 @@ mod tests {
         let task = std::mem::size_of::<Task<std::future::Ready<u64>>>();
         println!("task of a Ready<u64>: {task} bytes");
         assert!(task <= 88, "a small task grew to {task} bytes");
+    }
+
+    /// A future with no niche (as every `async` block): the stage is the
+    /// bigger of future and output, with no tag on top (an enum stage was 8
+    /// bytes more).
+    #[test]
+    fn the_stage_of_a_future_without_a_niche_costs_nothing_more() {
+        struct NoNiche {
+            _data: [u64; 4],
+            _state: u8,
+        }
+        impl std::future::Future for NoNiche {
+            type Output = u64;
+            fn poll(
+                self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<u64> {
+                std::task::Poll::Ready(0)
+            }
+        }
+        let future = std::mem::size_of::<NoNiche>();
+        let stage = std::mem::size_of::<Stage<NoNiche>>();
+        println!("future {future} bytes, stage {stage} bytes");
+        assert!(
+            stage <= future,
+            "the stage ({stage}) outgrew its future ({future})"
+        );
+        assert_eq!(
+            std::mem::size_of::<Task<NoNiche>>(),
+            std::mem::size_of::<Header>() + future
+        );
     }
 }
