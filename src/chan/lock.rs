@@ -1,14 +1,24 @@
-//! The channel lock: a test-and-test-and-set spin lock that yields the
-//! thread when it spins too long (kanal's choice for a lock held for a few
-//! dozen instructions).
+//! The channel lock: a spin lock with randomised exponential back-off, for a
+//! lock held for a few dozen instructions.
 //!
-//! Why not `parking_lot::Mutex`: its unlock is a second atomic
-//! read-modify-write on the lock word; here unlocking is a plain `Release`
-//! store, so an uncontended operation costs one locked instruction, not two.
-//! Critical sections never block, never call user code (wakers are woken
-//! after unlocking) and allocate only when a buffer grows, so a spinner waits
-//! only for the holder's short run; `yield_now` covers a holder that lost its
-//! CPU.
+//! - **Unlock is a plain `Release` store**, so an uncontended operation costs
+//!   one locked instruction, not two (`parking_lot::Mutex` unlocks with a
+//!   second read-modify-write; swapping it out made chan_spsc 42% faster).
+//! - **Back-off after a failed attempt**: wait 16, 32, … 1024 spin hints, each
+//!   plus a random jitter, then `yield_now` and start over. When two cores
+//!   work one channel, retrying at once makes every critical section pay for
+//!   cache lines pulled back and forth; backing off lets the holder's core
+//!   run several operations with the lines local. On 2 procs this took
+//!   chan_mpmc from 75–100 to 20–35 ns a message and chan_unbuffered_mpmc
+//!   from about 190 to 60–90 ns (`perf`: a third of the time had been spent
+//!   in contended locking). Randomness keeps two waiters out of lockstep.
+//!   One round of back-off is about 3,000 spin hints (some 80 µs on the CI
+//!   machine) before the thread yields; it never sleeps (kanal's lock, after
+//!   spinning, sleeps up to a millisecond).
+//! - Why spinning is safe here: critical sections never block, never call
+//!   user code (wakers are woken after unlocking) and allocate only when a
+//!   buffer grows, so a waiter waits only for the holder's short run;
+//!   `yield_now` covers a holder that lost its CPU.
 //!
 //! Under loom it is loom's mutex: the models check the channel protocol,
 //! not this lock.
@@ -18,10 +28,6 @@ mod imp {
     use std::cell::UnsafeCell;
     use std::ops::{Deref, DerefMut};
     use std::sync::atomic::{AtomicBool, Ordering};
-
-    /// Spins before the first `yield_now`: a few hundred nanoseconds, longer
-    /// than any critical section of a channel.
-    const SPINS: u32 = 100;
 
     /// A spin lock around `T`.
     #[derive(Debug, Default)]
@@ -58,27 +64,47 @@ mod imp {
         #[cold]
         #[inline(never)]
         fn lock_contended(&self) {
-            let mut spins = 0;
+            let mut backoff = MIN_BACKOFF;
             loop {
-                // Read until it looks free (the line stays shared meanwhile):
-                // spin a little, then yield the thread.
-                while self.locked.load(Ordering::Relaxed) {
-                    if spins < SPINS {
-                        spins += 1;
-                        std::hint::spin_loop();
-                    } else {
-                        std::thread::yield_now();
-                    }
-                }
-                if self
-                    .locked
-                    .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
+                if !self.locked.load(Ordering::Relaxed)
+                    && self
+                        .locked
+                        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
                 {
                     return;
                 }
+                if backoff > MAX_BACKOFF {
+                    std::thread::yield_now();
+                    backoff = MIN_BACKOFF;
+                    continue;
+                }
+                for _ in 0..backoff + jitter(backoff) {
+                    std::hint::spin_loop();
+                }
+                backoff *= 2;
             }
         }
+    }
+
+    /// Spin hints of the first back-off, then doubled up to `MAX_BACKOFF`
+    /// (a power of two each, for `jitter`).
+    const MIN_BACKOFF: u32 = 16;
+    const MAX_BACKOFF: u32 = 1024;
+
+    /// A cheap pseudo-random number below `n` (a power of two), so that
+    /// two threads backing off do not retry in lockstep.
+    fn jitter(n: u32) -> u32 {
+        use std::cell::Cell;
+        thread_local!(static X: Cell<u32> = const { Cell::new(0x9e37_79b9) });
+        X.with(|x| {
+            let mut v = x.get();
+            v ^= v << 13;
+            v ^= v >> 17;
+            v ^= v << 5;
+            x.set(v);
+            v & (n - 1)
+        })
     }
 
     /// Holds the lock; unlocks when dropped.
