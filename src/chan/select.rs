@@ -498,21 +498,12 @@ impl<T> SelectCase for RecvCase<'_, T> {
     }
 
     fn complete(self: Pin<&mut Self>, commit: Commit) {
-        let this = self.project();
-        // The committer unlinked the waiter.
-        this.waiter.set_outcome(if commit.closed {
-            Outcome::Closed
-        } else {
-            Outcome::Moved
-        });
+        self.waiter.record_commit(commit);
     }
 
     fn unregister(self: Pin<&mut Self>) {
-        let chan = self.chan();
-        let this = self.project();
-        if this.waiter.outcome() == Outcome::Registered {
-            this.waiter.set_outcome(Outcome::Pending);
-            chan.lock().unpark_receiver(this.waiter.as_ref().get_ref());
+        if self.waiter.end_registration() {
+            self.chan().lock().unpark_receiver(&self.waiter);
         }
     }
 
@@ -675,22 +666,12 @@ impl<T> SelectCase for SendCase<'_, T> {
     }
 
     fn complete(self: Pin<&mut Self>, commit: Commit) {
-        let this = self.project();
-        // The committer unlinked the waiter.
-        this.waiter.set_outcome(if commit.closed {
-            Outcome::Closed
-        } else {
-            Outcome::Moved
-        });
+        self.waiter.record_commit(commit);
     }
 
     fn unregister(self: Pin<&mut Self>) {
-        let this = self.project();
-        if this.waiter.outcome() == Outcome::Registered {
-            this.waiter.set_outcome(Outcome::Pending);
-            this.chan
-                .lock()
-                .unpark_sender(this.waiter.as_ref().get_ref());
+        if self.waiter.end_registration() {
+            self.chan.lock().unpark_sender(&self.waiter);
         }
     }
 

@@ -325,6 +325,26 @@ impl<T> Waiter<T> {
         self.outcome.set(outcome);
     }
 
+    /// The select was committed to this waiter's case, whose committer
+    /// unlinked it: records what happened (owner only).
+    pub(crate) fn record_commit(&self, commit: Commit) {
+        self.set_outcome(if commit.closed {
+            Outcome::Closed
+        } else {
+            Outcome::Moved
+        });
+    }
+
+    /// Ends a registration: `true` if the waiter may still be linked and the
+    /// owner must now unlink it under the channel lock (owner only).
+    pub(crate) fn end_registration(&self) -> bool {
+        let registered = self.outcome() == Outcome::Registered;
+        if registered {
+            self.set_outcome(Outcome::Pending);
+        }
+        registered
+    }
+
     /// The case index (caller holds the lock of the queue it is linked into).
     fn case(&self) -> usize {
         // SAFETY: written only before linking, under the same lock.
