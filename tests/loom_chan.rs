@@ -216,3 +216,35 @@ fn repoll_with_a_new_waker_is_woken() {
         }
     });
 }
+
+/// Two parked receives on two threads, each dropped while a sender hands a
+/// value to one of them: unlinking neighbours in the intrusive list never
+/// corrupts it, and the value ends up received or back in the channel,
+/// exactly once.
+#[test]
+fn neighbouring_waiters_unlink_concurrently() {
+    loom::model(|| {
+        let (tx, rx) = chan::unbuffered::<u32>();
+        let parkers: Vec<_> = (0..2)
+            .map(|_| {
+                let rx = rx.clone();
+                thread::spawn(move || {
+                    let mut recv = Box::pin(rx.recv());
+                    let got = match poll_once(recv.as_mut()) {
+                        Poll::Ready(v) => v,
+                        Poll::Pending => None,
+                    };
+                    drop(recv);
+                    (got, rx)
+                })
+            })
+            .collect();
+        let sent = tx.try_send(4).is_ok();
+        let got: usize = parkers
+            .into_iter()
+            .map(|p| usize::from(p.join().unwrap().0.is_some()))
+            .sum();
+        let left = usize::from(rx.try_recv().is_ok());
+        assert_eq!(got + left, usize::from(sent));
+    });
+}
