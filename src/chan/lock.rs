@@ -79,7 +79,9 @@ mod imp {
                     backoff = MIN_BACKOFF;
                     continue;
                 }
-                for _ in 0..backoff + jitter(backoff) {
+                // The jitter keeps two waiters from retrying in lockstep.
+                let jitter = crate::chan::random::random_below(backoff as usize) as u32;
+                for _ in 0..backoff + jitter {
                     std::hint::spin_loop();
                 }
                 backoff *= 2;
@@ -87,25 +89,9 @@ mod imp {
         }
     }
 
-    /// Spin hints of the first back-off, then doubled up to `MAX_BACKOFF`
-    /// (a power of two each, for `jitter`).
+    /// Spin hints of the first back-off, then doubled up to `MAX_BACKOFF`.
     const MIN_BACKOFF: u32 = 16;
     const MAX_BACKOFF: u32 = 1024;
-
-    /// A cheap pseudo-random number below `n` (a power of two), so that
-    /// two threads backing off do not retry in lockstep.
-    fn jitter(n: u32) -> u32 {
-        use std::cell::Cell;
-        thread_local!(static X: Cell<u32> = const { Cell::new(0x9e37_79b9) });
-        X.with(|x| {
-            let mut v = x.get();
-            v ^= v << 13;
-            v ^= v >> 17;
-            v ^= v << 5;
-            x.set(v);
-            v & (n - 1)
-        })
-    }
 
     /// Holds the lock; unlocks when dropped.
     pub(crate) struct SpinGuard<'a, T> {

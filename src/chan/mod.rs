@@ -43,7 +43,8 @@
 //!    the value back at the head of the channel (or straight to a parked
 //!    receiver), so it is received by someone else (`select.rs`).
 //!
-//! Layout: `hchan.rs` (the channel), `lock.rs` (its spin lock), `waiter.rs`
+//! Layout: `hchan.rs` (the channel), `lock.rs` (its spin lock), `random.rs`
+//! (a per-thread generator for select order and lock back-off), `waiter.rs`
 //! (intrusive waiters, queues, select state), `select.rs` (the engine every
 //! blocking operation runs on; plain threads park through
 //! `runtime/park.rs`), `never.rs`, `error.rs`.
@@ -59,6 +60,8 @@ mod error;
 mod hchan;
 mod lock;
 mod never;
+#[cfg(not(gort_loom))]
+mod random;
 mod select;
 mod waiter;
 
@@ -84,7 +87,6 @@ pub use self::select::{Select, Selected};
 use self::hchan::{Chan, TryRecv, TrySend};
 use crate::loom::Arc;
 use crate::loom::atomic::Ordering;
-use crate::runtime::park;
 
 /// A channel holding at most `cap` values; `cap == 0` is [`unbuffered`].
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
@@ -153,7 +155,7 @@ impl<T> Sender<T> {
     /// Sends `v`, blocking this thread. For plain threads; in a task use [`send`](Self::send).
     pub fn send_blocking(&self, v: T) -> Result<(), SendError<T>> {
         let mut op = pin!(Selecting::new(SendCase::on(&self.chan, v)));
-        park::block_on(&mut op.as_mut(), None).expect("no deadline");
+        op.as_mut().wait_blocking(None).expect("no deadline");
         op.cases().take()
     }
 
@@ -161,7 +163,7 @@ impl<T> Sender<T> {
     pub fn send_timeout(&self, v: T, d: Duration) -> Result<(), SendTimeoutError<T>> {
         let deadline = Instant::now().checked_add(d);
         let mut op = pin!(Selecting::new(SendCase::on(&self.chan, v)));
-        if park::block_on(&mut op.as_mut(), deadline).is_none() && op.as_mut().abort().is_none() {
+        if op.as_mut().wait_blocking(deadline).is_none() {
             let v = op
                 .cases()
                 .take_unsent()
@@ -227,7 +229,7 @@ impl<T> Receiver<T> {
     /// Receives, blocking this thread. For plain threads; in a task use [`recv`](Self::recv).
     pub fn recv_blocking(&self) -> Option<T> {
         let mut op = pin!(Selecting::new(RecvCase::on(&self.chan)));
-        park::block_on(&mut op.as_mut(), None).expect("no deadline");
+        op.as_mut().wait_blocking(None).expect("no deadline");
         op.cases().take()
     }
 
@@ -235,7 +237,7 @@ impl<T> Receiver<T> {
     pub fn recv_timeout(&self, d: Duration) -> Result<T, RecvTimeoutError> {
         let deadline = Instant::now().checked_add(d);
         let mut op = pin!(Selecting::new(RecvCase::on(&self.chan)));
-        if park::block_on(&mut op.as_mut(), deadline).is_none() && op.as_mut().abort().is_none() {
+        if op.as_mut().wait_blocking(deadline).is_none() {
             return Err(RecvTimeoutError::Timeout);
         }
         op.cases().take().ok_or(RecvTimeoutError::Closed)

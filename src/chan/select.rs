@@ -60,14 +60,15 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use pin_project_lite::pin_project;
 
 use super::hchan::{Chan, TryRecv, TrySend};
 use super::waiter::{Commit, Outcome, Selector, Waiter};
 use super::{Receiver, SendError, Sender};
-use crate::runtime::coop;
 use crate::runtime::wait::{WaitReason, parked_on};
+use crate::runtime::{coop, park};
 
 /// What registering one case in pass 2 found.
 #[doc(hidden)]
@@ -203,6 +204,19 @@ impl<C: CaseSet> Selecting<C> {
         self.project().cases
     }
 
+    /// Blocks this thread until a case takes effect or `deadline` passes,
+    /// then gives up. `Some(i)`: case `i` took effect (perhaps just as the
+    /// select gave up); `None`: none did.
+    pub(crate) fn wait_blocking(
+        mut self: Pin<&mut Self>,
+        deadline: Option<Instant>,
+    ) -> Option<usize> {
+        match park::block_on(&mut self.as_mut(), deadline) {
+            Some(i) => Some(i),
+            None => self.abort(),
+        }
+    }
+
     /// Gives up a waiting select. `Some(i)`: case `i` had taken effect first;
     /// its outcome is collected in it (a received value the caller does not
     /// take goes back to its channel when the case is dropped).
@@ -318,6 +332,14 @@ fn wait_reason<C: CaseSet + ?Sized>(cases: Pin<&mut C>) -> WaitReason {
         1 => WaitReason::ChanReceive,
         _ => WaitReason::Select,
     }
+}
+
+/// Pass 2 found a case ready, under its channel's lock. Before a later case
+/// completes, the select takes itself off the market (its earlier waiters are
+/// reachable, and a counterpart must not commit one of them too); the first
+/// case has nothing linked yet. `false`: a counterpart committed it first.
+fn take_off_market(selector: &Selector, first: bool) -> bool {
+    first || selector.try_abort().is_ok()
 }
 
 /// The result of pass 2 as a whole.
@@ -475,7 +497,7 @@ impl<T> SelectCase for RecvCase<'_, T> {
         let chan = self.chan();
         let mut state = chan.lock();
         if first || state.recv_ready(selector) {
-            if !first && selector.try_abort().is_err() {
+            if !take_off_market(selector, first) {
                 return Register::Lost;
             }
             let outcome = state.try_recv(Some(selector));
@@ -638,7 +660,7 @@ impl<T> SelectCase for SendCase<'_, T> {
         let chan = self.chan;
         let mut state = chan.lock();
         if first || state.send_ready(selector) {
-            if !first && selector.try_abort().is_err() {
+            if !take_off_market(selector, first) {
                 return Register::Lost;
             }
             let v = self.as_mut().value();
@@ -777,8 +799,7 @@ impl<'a> Select<'a> {
     /// Blocks the calling thread until one case takes effect.
     pub fn select_blocking(self) -> Selected {
         let mut selecting = std::pin::pin!(Selecting::new(self.cases));
-        let index =
-            crate::runtime::park::block_on(&mut selecting.as_mut(), None).expect("no deadline");
+        let index = selecting.as_mut().wait_blocking(None).expect("no deadline");
         Selected::take(index, selecting.cases())
     }
 
@@ -792,8 +813,8 @@ impl<'a> Select<'a> {
 /// Blocks this thread until one of `cases` takes effect. Used by `select_blocking!`.
 #[doc(hidden)]
 pub fn select_blocking<C: CaseSet>(cases: C) -> usize {
-    let mut selecting = std::pin::pin!(Selecting::new(cases));
-    crate::runtime::park::block_on(&mut selecting.as_mut(), None).expect("no deadline")
+    let selecting = std::pin::pin!(Selecting::new(cases));
+    selecting.wait_blocking(None).expect("no deadline")
 }
 
 /// Pass 1 only: the case that took effect, if any could. Used for `default`.
@@ -914,26 +935,6 @@ impl PollOrder {
 #[cfg(not(gort_loom))]
 fn fisher_yates<I>(slice: &mut [I]) {
     for i in (1..slice.len()).rev() {
-        slice.swap(i, random_below(i + 1));
+        slice.swap(i, super::random::random_below(i + 1));
     }
-}
-
-/// A random number in `0..n` from a per-thread xorshift generator.
-#[cfg(not(gort_loom))]
-fn random_below(n: usize) -> usize {
-    use std::cell::Cell;
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new({
-            use std::hash::{BuildHasher, RandomState};
-            RandomState::new().hash_one(std::thread::current().id()) | 1
-        });
-    }
-    STATE.with(|state| {
-        let mut x = state.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        state.set(x);
-        ((u128::from(x) * n as u128) >> 64) as usize
-    })
 }

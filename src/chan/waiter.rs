@@ -127,12 +127,6 @@ impl std::fmt::Debug for Selector {
     }
 }
 
-impl Default for Selector {
-    fn default() -> Self {
-        Selector::new()
-    }
-}
-
 impl Selector {
     pub(crate) fn new() -> Selector {
         Selector {
