@@ -372,3 +372,43 @@ fn buffered_values_are_dropped_with_the_channel() {
     drop(tx);
     assert_eq!(drops.load(Ordering::SeqCst), 4);
 }
+
+/// A `send`/`recv` future polled again after it returned `Ready` panics
+/// rather than sending or receiving a second time, whether it completed on
+/// its first poll (the fast path) or after parking.
+#[test]
+fn polling_a_completed_operation_panics() {
+    fn panics_after_completion<F: Future>(fut: F, what: &str) {
+        let mut fut = Box::pin(fut);
+        assert!(poll_once(&mut fut).is_ready(), "{what}: completes");
+        let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_once(&mut fut)));
+        let Err(msg) = again else {
+            panic!("{what}: a second poll panics")
+        };
+        let msg = msg.downcast_ref::<String>().map_or("", String::as_str);
+        assert!(msg.contains("polled after it completed"), "{what}: {msg}");
+    }
+    let (tx, rx) = chan::bounded(1);
+    panics_after_completion(tx.send(1), "send, fast path");
+    panics_after_completion(rx.recv(), "recv, fast path");
+
+    // Parked first, then completed by a counterpart.
+    let (tx, rx) = chan::bounded::<i32>(1);
+    let mut recv = Box::pin(rx.recv());
+    assert!(poll_once(&mut recv).is_pending());
+    tx.try_send(7).unwrap();
+    assert_eq!(poll_once(&mut recv), Poll::Ready(Some(7)));
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_once(&mut recv)));
+    assert!(again.is_err(), "recv, after parking: a second poll panics");
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "and took nothing");
+
+    tx.try_send(1).unwrap();
+    let mut send = Box::pin(tx.send(2));
+    assert!(poll_once(&mut send).is_pending());
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(poll_once(&mut send), Poll::Ready(Ok(())));
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_once(&mut send)));
+    assert!(again.is_err(), "send, after parking: a second poll panics");
+    assert_eq!(rx.try_recv(), Ok(2));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "sent once");
+}

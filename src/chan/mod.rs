@@ -43,6 +43,11 @@
 //!    the value back at the head of the channel (or straight to a parked
 //!    receiver), so it is received by someone else (`select.rs`).
 //!
+//! A lone `send`/`recv` runs on the same engine as a select, with a fast
+//! path: its first poll tries the channel under one lock and, if that settles
+//! it, touches neither waiter nor selector (half the cost of an uncontended
+//! operation).
+//!
 //! Layout: `hchan.rs` (the channel), `lock.rs` (its spin lock), `random.rs`
 //! (a per-thread generator for select order and lock back-off), `waiter.rs`
 //! (intrusive waiters, queues, select state), `select.rs` (the engine every
@@ -333,11 +338,7 @@ impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut op = self.project().op;
-        match op.as_mut().poll(cx) {
-            Poll::Ready(_) => Poll::Ready(op.cases().take()),
-            Poll::Pending => Poll::Pending,
-        }
+        self.project().op.poll_send(cx)
     }
 }
 
@@ -360,11 +361,7 @@ impl<T> Future for RecvFuture<'_, T> {
     type Output = Option<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let mut op = self.project().op;
-        match op.as_mut().poll(cx) {
-            Poll::Ready(_) => Poll::Ready(op.cases().take()),
-            Poll::Pending => Poll::Pending,
-        }
+        self.project().op.poll_recv(cx)
     }
 }
 
@@ -407,14 +404,9 @@ impl<T> StreamRecv<T> {
     fn poll_recv(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.project();
         let mut op = this.op;
-        match op.as_mut().poll(cx) {
-            Poll::Ready(_) => {
-                let v = op.as_mut().cases().take();
-                op.set(Selecting::new(StreamRecv::case(this.chan)));
-                Poll::Ready(v)
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        let v = std::task::ready!(op.as_mut().poll_recv(cx));
+        op.set(Selecting::new(StreamRecv::case(this.chan)));
+        Poll::Ready(v)
     }
 }
 

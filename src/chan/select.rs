@@ -235,6 +235,22 @@ impl<C: CaseSet> Future for Selecting<C> {
 
     /// Drives the select; `Ready(i)`: case `i` took effect and holds its outcome.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        self.drive(cx, false)
+    }
+}
+
+impl<C: CaseSet> Selecting<C> {
+    /// Whether no waiter of this select is linked: it was never polled, or
+    /// it finished.
+    #[inline]
+    fn is_idle(&self) -> bool {
+        !self.selector.is_armed()
+    }
+
+    /// [`poll`](Future::poll), for a caller that has just charged the budget
+    /// and tried every case (the fast path of a lone `send`/`recv`): goes
+    /// straight to pass 2, whose first case re-checks under its lock anyway.
+    fn drive(self: Pin<&mut Self>, cx: &mut Context<'_>, tried: bool) -> Poll<usize> {
         let this = self.project();
         let mut cases = this.cases;
         let selector = this.selector.into_ref().get_ref();
@@ -253,18 +269,22 @@ impl<C: CaseSet> Future for Selecting<C> {
                 return Poll::Ready(i);
             }
         }
-        if coop::poll_proceed(cx).is_pending() {
+        if !tried && coop::poll_proceed(cx).is_pending() {
             return Poll::Pending;
         }
         let n = cases.count();
         let mut order = PollOrder::new(n);
+        let mut pass1 = !tried;
         loop {
-            for k in 0..n {
-                let i = order.get(k);
-                if cases.as_mut().case(i).try_complete() {
-                    return Poll::Ready(i);
+            if pass1 {
+                for k in 0..n {
+                    let i = order.get(k);
+                    if cases.as_mut().case(i).try_complete() {
+                        return Poll::Ready(i);
+                    }
                 }
             }
+            pass1 = true;
             if n == 0 {
                 parked_on(WaitReason::Select);
                 return Poll::Pending; // `select {}`: blocks forever
@@ -454,6 +474,30 @@ impl<'a, T> RecvCase<'a, T> {
         v
     }
 
+    /// Receives now if that settles the case, leaving the slot alone (the
+    /// fast path of a lone receive); `None`: it would wait.
+    #[inline]
+    fn try_now(self: Pin<&mut Self>) -> Option<Option<T>> {
+        let waiter = &self.waiter;
+        assert_eq!(
+            waiter.outcome(),
+            Outcome::Pending,
+            "recv: polled after it completed"
+        );
+        let v = match self.chan().lock().try_recv(None) {
+            TryRecv::Got(v, wake) => {
+                if let Some(waker) = wake {
+                    waker.wake();
+                }
+                Some(v)
+            }
+            TryRecv::Closed => None,
+            TryRecv::Empty => return None,
+        };
+        waiter.set_outcome(Outcome::Taken);
+        Some(v)
+    }
+
     fn finish(self: Pin<&mut Self>, outcome: TryRecv<T>) -> bool {
         let this = self.project();
         match outcome {
@@ -596,6 +640,27 @@ impl<'a, T> SendCase<'a, T> {
         Some(unsafe { waiter.take() })
     }
 
+    /// Sends now if that settles the case (the fast path of a lone send);
+    /// `None`: the channel is full, the value is back in the slot.
+    #[inline]
+    fn try_now(mut self: Pin<&mut Self>) -> Option<Result<(), SendError<T>>> {
+        let v = self.as_mut().value();
+        // `Taken` from here on: the slot stays empty unless the value comes back.
+        match self.chan.lock().try_send(v, None) {
+            TrySend::Sent(wake) => {
+                if let Some(waker) = wake {
+                    waker.wake();
+                }
+                Some(Ok(()))
+            }
+            TrySend::Closed(v) => Some(Err(SendError(v))),
+            TrySend::Full(v) => {
+                self.restore(v);
+                None
+            }
+        }
+    }
+
     /// Records a send that did not wait; `false`: the channel was full (the
     /// value is back in the slot).
     fn finish(mut self: Pin<&mut Self>, outcome: TrySend<T>) -> bool {
@@ -635,7 +700,7 @@ impl<'a, T> SendCase<'a, T> {
         assert_eq!(
             self.waiter.outcome(),
             Outcome::Pending,
-            "a send case holds its value"
+            "send: polled after it completed"
         );
         self.waiter.set_outcome(Outcome::Taken);
         // SAFETY: `Pending` and not linked: the slot is full and ours.
@@ -721,6 +786,53 @@ impl<T> CaseSet for SendCase<'_, T> {
     #[inline]
     fn case(self: Pin<&mut Self>, _: usize) -> Pin<&mut dyn SelectCase> {
         self
+    }
+}
+
+/// A lone receive: [`Receiver::recv`] and a `Receiver`'s stream.
+impl<T> Selecting<RecvCase<'_, T>> {
+    /// Polls a lone receive. Its first poll tries the channel directly and,
+    /// when that settles it, touches neither waiter nor selector: the general
+    /// engine costs about twice as much per uncontended operation.
+    #[inline]
+    pub(crate) fn poll_recv(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let fresh = self.is_idle();
+        if fresh {
+            if coop::poll_proceed(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if let Some(v) = self.as_mut().cases().try_now() {
+                return Poll::Ready(v);
+            }
+        }
+        match self.as_mut().drive(cx, fresh) {
+            Poll::Ready(_) => Poll::Ready(self.cases().take()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// A lone send: [`Sender::send`].
+impl<T> Selecting<SendCase<'_, T>> {
+    /// Polls a lone send, with the fast path of [`poll_recv`](Self::poll_recv).
+    #[inline]
+    pub(crate) fn poll_send(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), SendError<T>>> {
+        let fresh = self.is_idle();
+        if fresh {
+            if coop::poll_proceed(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if let Some(result) = self.as_mut().cases().try_now() {
+                return Poll::Ready(result);
+            }
+        }
+        match self.as_mut().drive(cx, fresh) {
+            Poll::Ready(_) => Poll::Ready(self.cases().take()),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
