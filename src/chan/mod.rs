@@ -159,6 +159,11 @@ impl<T> Sender<T> {
 
     /// Sends `v`, blocking this thread. For plain threads; in a task use [`send`](Self::send).
     pub fn send_blocking(&self, v: T) -> Result<(), SendError<T>> {
+        let v = match self.try_send(v) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(v)) => return Err(SendError(v)),
+            Err(TrySendError::Full(v)) => v,
+        };
         let mut op = pin!(Selecting::new(SendCase::on(&self.chan, v)));
         op.as_mut().wait_blocking(None).expect("no deadline");
         op.cases().take()
@@ -233,6 +238,11 @@ impl<T> Receiver<T> {
 
     /// Receives, blocking this thread. For plain threads; in a task use [`recv`](Self::recv).
     pub fn recv_blocking(&self) -> Option<T> {
+        match self.try_recv() {
+            Ok(v) => return Some(v),
+            Err(TryRecvError::Closed) => return None,
+            Err(TryRecvError::Empty) => {}
+        }
         let mut op = pin!(Selecting::new(RecvCase::on(&self.chan)));
         op.as_mut().wait_blocking(None).expect("no deadline");
         op.cases().take()
