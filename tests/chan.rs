@@ -412,3 +412,34 @@ fn polling_a_completed_operation_panics() {
     assert_eq!(rx.try_recv(), Ok(2));
     assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "sent once");
 }
+
+/// DESIGN §2's cooperative budget: on one proc with sysmon off (so nothing
+/// preempts), a task whose channel operations always complete at once must
+/// still let the other task of its P run. Without the budget it would loop
+/// forever and the other task would never run.
+#[test]
+fn a_task_whose_channel_is_always_ready_still_yields() {
+    let rt = gort::Runtime::builder()
+        .procs(1)
+        .without_sysmon()
+        .build()
+        .unwrap();
+    let (ran_tx, ran_rx) = std::sync::mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (s, busy_stop) = (stop.clone(), stop.clone());
+    let busy = rt.go(async move {
+        let (tx, rx) = chan::bounded(1);
+        let mut n = 0u64;
+        while !busy_stop.load(Ordering::Relaxed) {
+            tx.send(n).await.unwrap();
+            n += rx.recv().await.unwrap();
+        }
+        n
+    });
+    let other = rt.go(async move { ran_tx.send(()).unwrap() });
+    let ran = ran_rx.recv_timeout(Duration::from_secs(10));
+    s.store(true, Ordering::Relaxed);
+    assert!(ran.is_ok(), "the busy task starved the other task of its P");
+    other.join().unwrap();
+    busy.join().unwrap();
+}
