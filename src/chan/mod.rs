@@ -348,7 +348,7 @@ impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().op.poll_send(cx)
+        self.project().op.poll_lone(cx)
     }
 }
 
@@ -371,7 +371,7 @@ impl<T> Future for RecvFuture<'_, T> {
     type Output = Option<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.project().op.poll_recv(cx)
+        self.project().op.poll_lone(cx)
     }
 }
 
@@ -414,7 +414,7 @@ impl<T> StreamRecv<T> {
     fn poll_recv(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.project();
         let mut op = this.op;
-        let v = std::task::ready!(op.as_mut().poll_recv(cx));
+        let v = std::task::ready!(op.as_mut().poll_lone(cx));
         op.set(Selecting::new(StreamRecv::case(this.chan)));
         Poll::Ready(v)
     }

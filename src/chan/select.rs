@@ -789,48 +789,64 @@ impl<T> CaseSet for SendCase<'_, T> {
     }
 }
 
-/// A lone receive: [`Receiver::recv`] and a `Receiver`'s stream.
-impl<T> Selecting<RecvCase<'_, T>> {
-    /// Polls a lone receive. Its first poll tries the channel directly and,
-    /// when that settles it, touches neither waiter nor selector: the general
-    /// engine costs about twice as much per uncontended operation.
+/// A case that also runs alone, as a plain `send` or `recv`.
+#[doc(hidden)]
+pub trait LoneCase: CaseSet {
+    type Output;
+    /// Settles the case now if it can, touching neither waiter nor selector
+    /// (the fast path); `None`: it would wait, and nothing changed.
+    fn try_now(self: Pin<&mut Self>) -> Option<Self::Output>;
+    /// The outcome, once the engine reported that the case took effect.
+    fn outcome(self: Pin<&mut Self>) -> Self::Output;
+}
+
+impl<T> LoneCase for RecvCase<'_, T> {
+    type Output = Option<T>;
+
     #[inline]
-    pub(crate) fn poll_recv(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let fresh = self.is_idle();
-        if fresh {
-            if coop::poll_proceed(cx).is_pending() {
-                return Poll::Pending;
-            }
-            if let Some(v) = self.as_mut().cases().try_now() {
-                return Poll::Ready(v);
-            }
-        }
-        match self.as_mut().drive(cx, fresh) {
-            Poll::Ready(_) => Poll::Ready(self.cases().take()),
-            Poll::Pending => Poll::Pending,
-        }
+    fn try_now(self: Pin<&mut Self>) -> Option<Option<T>> {
+        RecvCase::try_now(self)
+    }
+
+    #[inline]
+    fn outcome(self: Pin<&mut Self>) -> Option<T> {
+        self.take()
     }
 }
 
-/// A lone send: [`Sender::send`].
-impl<T> Selecting<SendCase<'_, T>> {
-    /// Polls a lone send, with the fast path of [`poll_recv`](Self::poll_recv).
+impl<T> LoneCase for SendCase<'_, T> {
+    type Output = Result<(), SendError<T>>;
+
     #[inline]
-    pub(crate) fn poll_send(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<(), SendError<T>>> {
+    fn try_now(self: Pin<&mut Self>) -> Option<Self::Output> {
+        SendCase::try_now(self)
+    }
+
+    #[inline]
+    fn outcome(self: Pin<&mut Self>) -> Self::Output {
+        self.take()
+    }
+}
+
+/// A lone `send`/`recv`: [`Sender::send`], [`Receiver::recv`] and a
+/// `Receiver`'s stream.
+impl<C: LoneCase> Selecting<C> {
+    /// Polls a lone operation. Its first poll tries the channel directly and,
+    /// when that settles it, touches neither waiter nor selector: the general
+    /// engine costs about twice as much per uncontended operation.
+    #[inline]
+    pub(crate) fn poll_lone(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
         let fresh = self.is_idle();
         if fresh {
             if coop::poll_proceed(cx).is_pending() {
                 return Poll::Pending;
             }
-            if let Some(result) = self.as_mut().cases().try_now() {
-                return Poll::Ready(result);
+            if let Some(out) = self.as_mut().cases().try_now() {
+                return Poll::Ready(out);
             }
         }
         match self.as_mut().drive(cx, fresh) {
-            Poll::Ready(_) => Poll::Ready(self.cases().take()),
+            Poll::Ready(_) => Poll::Ready(self.cases().outcome()),
             Poll::Pending => Poll::Pending,
         }
     }
