@@ -247,9 +247,10 @@ impl<C: CaseSet> Selecting<C> {
         !self.selector.is_armed()
     }
 
-    /// [`poll`](Future::poll), for a caller that has just charged the budget
-    /// and tried every case (the fast path of a lone `send`/`recv`): goes
-    /// straight to pass 2, whose first case re-checks under its lock anyway.
+    /// The engine behind [`poll`](Future::poll). `tried`: the caller has just
+    /// charged the budget and tried every case (the fast path of a lone
+    /// `send`/`recv`), so a fresh select goes straight to pass 2, whose first
+    /// case re-checks under its lock anyway.
     fn drive(self: Pin<&mut Self>, cx: &mut Context<'_>, tried: bool) -> Poll<usize> {
         let this = self.project();
         let mut cases = this.cases;
@@ -474,30 +475,6 @@ impl<'a, T> RecvCase<'a, T> {
         v
     }
 
-    /// Receives now if that settles the case, leaving the slot alone (the
-    /// fast path of a lone receive); `None`: it would wait.
-    #[inline]
-    fn try_now(self: Pin<&mut Self>) -> Option<Option<T>> {
-        let waiter = &self.waiter;
-        assert_eq!(
-            waiter.outcome(),
-            Outcome::Pending,
-            "recv: polled after it completed"
-        );
-        let v = match self.chan().lock().try_recv(None) {
-            TryRecv::Got(v, wake) => {
-                if let Some(waker) = wake {
-                    waker.wake();
-                }
-                Some(v)
-            }
-            TryRecv::Closed => None,
-            TryRecv::Empty => return None,
-        };
-        waiter.set_outcome(Outcome::Taken);
-        Some(v)
-    }
-
     fn finish(self: Pin<&mut Self>, outcome: TryRecv<T>) -> bool {
         let this = self.project();
         match outcome {
@@ -638,27 +615,6 @@ impl<'a, T> SendCase<'a, T> {
         waiter.set_outcome(Outcome::Taken);
         // SAFETY: not registered and not sent: the slot is full and ours.
         Some(unsafe { waiter.take() })
-    }
-
-    /// Sends now if that settles the case (the fast path of a lone send);
-    /// `None`: the channel is full, the value is back in the slot.
-    #[inline]
-    fn try_now(mut self: Pin<&mut Self>) -> Option<Result<(), SendError<T>>> {
-        let v = self.as_mut().value();
-        // `Taken` from here on: the slot stays empty unless the value comes back.
-        match self.chan.lock().try_send(v, None) {
-            TrySend::Sent(wake) => {
-                if let Some(waker) = wake {
-                    waker.wake();
-                }
-                Some(Ok(()))
-            }
-            TrySend::Closed(v) => Some(Err(SendError(v))),
-            TrySend::Full(v) => {
-                self.restore(v);
-                None
-            }
-        }
     }
 
     /// Records a send that did not wait; `false`: the channel was full (the
@@ -803,9 +759,27 @@ pub trait LoneCase: CaseSet {
 impl<T> LoneCase for RecvCase<'_, T> {
     type Output = Option<T>;
 
+    /// Receives, leaving the slot alone: the value goes straight out.
     #[inline]
     fn try_now(self: Pin<&mut Self>) -> Option<Option<T>> {
-        RecvCase::try_now(self)
+        let waiter = &self.waiter;
+        assert_eq!(
+            waiter.outcome(),
+            Outcome::Pending,
+            "recv: polled after it completed"
+        );
+        let v = match self.chan().lock().try_recv(None) {
+            TryRecv::Got(v, wake) => {
+                if let Some(waker) = wake {
+                    waker.wake();
+                }
+                Some(v)
+            }
+            TryRecv::Closed => None,
+            TryRecv::Empty => return None,
+        };
+        waiter.set_outcome(Outcome::Taken);
+        Some(v)
     }
 
     #[inline]
@@ -817,9 +791,24 @@ impl<T> LoneCase for RecvCase<'_, T> {
 impl<T> LoneCase for SendCase<'_, T> {
     type Output = Result<(), SendError<T>>;
 
+    /// `None`: the channel is full, and the value is back in the slot.
     #[inline]
-    fn try_now(self: Pin<&mut Self>) -> Option<Self::Output> {
-        SendCase::try_now(self)
+    fn try_now(mut self: Pin<&mut Self>) -> Option<Self::Output> {
+        let v = self.as_mut().value();
+        // `Taken` from here on: the slot stays empty unless the value comes back.
+        match self.chan.lock().try_send(v, None) {
+            TrySend::Sent(wake) => {
+                if let Some(waker) = wake {
+                    waker.wake();
+                }
+                Some(Ok(()))
+            }
+            TrySend::Closed(v) => Some(Err(SendError(v))),
+            TrySend::Full(v) => {
+                self.restore(v);
+                None
+            }
+        }
     }
 
     #[inline]
