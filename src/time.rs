@@ -129,6 +129,10 @@ pub async fn timeout<F: Future>(d: Duration, fut: F) -> Result<F::Output, Elapse
 
 /// A channel that receives the current time once, after `d`. Go's `time.After`.
 ///
+/// As in Go 1.23, dropping every receiver before `d` passes cancels the timer,
+/// so a `select!` loop whose `recv(after(d))` arm keeps losing leaves no
+/// pending timers behind.
+///
 /// ```
 /// use std::time::{Duration, Instant};
 /// let start = Instant::now();
@@ -138,11 +142,14 @@ pub async fn timeout<F: Future>(d: Duration, fut: F) -> Result<F::Output, Elapse
 pub fn after(d: Duration) -> Receiver<Instant> {
     let (tx, rx) = chan::unclosable(1);
     let deadline = Instant::now().checked_add(d).unwrap_or_else(far_future);
-    // The callback owns the sender; if every receiver is gone by then, the
-    // send fails and the value is dropped with it.
-    timer::call_at(deadline, move || {
+    // The callback owns the sender. Dropping the last receiver cancels the
+    // timer (Go 1.23), so `select!` loops with `recv(after(d))` arms leave
+    // nothing pending behind; if the timer fires first, the value goes to
+    // the buffer, or is dropped with the failed send.
+    let timer = timer::call_at(deadline, move || {
         let _ = tx.try_send(Instant::now());
     });
+    rx.cancel_timer_when_dropped(timer);
     rx
 }
 

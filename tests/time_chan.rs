@@ -100,3 +100,38 @@ fn dropped_timers_leave_no_pending_entry() {
     drop(timers);
     assert!(gort::__internal::pending_timers() < before + 1000);
 }
+
+/// Go 1.23: an `after` channel nobody can receive from any more stops
+/// costing a pending timer (before, each one stayed until its deadline).
+#[test]
+fn dropped_after_channels_leave_no_pending_timer() {
+    let before = gort::__internal::pending_timers();
+    let rxs: Vec<_> = (0..1000)
+        .map(|_| gort::time::after(Duration::from_secs(3600)))
+        .collect();
+    let clones: Vec<_> = rxs.iter().map(Clone::clone).collect();
+    assert!(gort::__internal::pending_timers() >= before + 1000);
+    drop(rxs);
+    assert!(
+        gort::__internal::pending_timers() >= before + 1000,
+        "a clone can still receive: the timers stay"
+    );
+    drop(clones);
+    assert!(gort::__internal::pending_timers() < before + 1000);
+}
+
+/// The pattern the cancellation is for: a loop whose `recv(after(d))` arm
+/// keeps losing to a ready channel.
+#[test]
+fn a_select_loop_with_a_losing_after_arm_leaves_no_timers() {
+    let before = gort::__internal::pending_timers();
+    let (tx, rx) = gort::chan::bounded(1);
+    for i in 0..1000 {
+        tx.try_send(i).unwrap();
+        gort::select_blocking! {
+            recv(rx) -> v => assert_eq!(v, Some(i)),
+            recv(gort::time::after(Duration::from_secs(3600))) -> _ => panic!("an hour passed"),
+        }
+    }
+    assert!(gort::__internal::pending_timers() < before + 1000);
+}

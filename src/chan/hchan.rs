@@ -26,6 +26,7 @@ use std::task::Waker;
 use super::lock::{SpinGuard, SpinLock};
 use super::waiter::{Commit, Selector, WaitQueue, Waiter};
 use crate::loom::atomic::AtomicUsize;
+use crate::runtime::timer::TimerKey;
 
 /// A channel: shared by every [`Sender`](super::Sender) and
 /// [`Receiver`](super::Receiver) of it.
@@ -48,6 +49,10 @@ pub(crate) struct State<T> {
     receivers_gone: bool,
     sendq: WaitQueue<T>,
     recvq: WaitQueue<T>,
+    /// The pending timer that is this channel's only sender (`time::after`):
+    /// cancelled when the last `Receiver` goes, since nobody could receive its
+    /// value (Go 1.23's collectable `time.After`).
+    timer: Option<TimerKey>,
 }
 
 /// The outcome of a send that does not wait.
@@ -79,6 +84,7 @@ impl<T> Chan<T> {
                 receivers_gone: false,
                 sendq: WaitQueue::default(),
                 recvq: WaitQueue::default(),
+                timer: None,
             }),
             senders: AtomicUsize::new(senders),
             receivers: AtomicUsize::new(1),
@@ -102,10 +108,19 @@ impl<T> Chan<T> {
         }
     }
 
-    /// The last `Receiver` is gone: parked and later senders fail.
+    /// The last `Receiver` is gone: parked and later senders fail, and a
+    /// timer that would send here is cancelled.
     pub(crate) fn disconnect_receivers(&self) {
-        let woken = self.lock().disconnect_receivers();
+        let (woken, timer) = {
+            let mut state = self.lock();
+            (state.disconnect_receivers(), state.timer.take())
+        };
         woken.into_iter().for_each(Waker::wake);
+        // After unlocking: cancelling drops the timer's callback and the
+        // `Sender` it owns.
+        if let Some(timer) = timer {
+            timer.cancel();
+        }
     }
 
     /// Gives back a value that was handed to a receive future dropped before
@@ -127,6 +142,11 @@ impl<T> State<T> {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Records the timer to cancel when the last receiver goes.
+    pub(crate) fn set_timer(&mut self, timer: TimerKey) {
+        self.timer = Some(timer);
     }
 
     /// Sends without waiting. `me`: the operation asking, whose own waiters

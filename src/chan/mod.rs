@@ -283,6 +283,12 @@ impl<T> Receiver<T> {
         self.chan.lock().cap
     }
 
+    /// Cancels `timer`, this channel's only sender, once every receiver is
+    /// gone (`time::after`).
+    pub(crate) fn cancel_timer_when_dropped(&self, timer: crate::runtime::timer::TimerKey) {
+        self.chan.lock().set_timer(timer);
+    }
+
     pub(crate) fn from_chan(chan: Arc<Chan<T>>) -> Receiver<T> {
         Receiver { chan, stream: None }
     }
