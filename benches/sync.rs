@@ -58,7 +58,7 @@ fn ctx_cancel_tree(c: &mut Criterion) {
     let rt = gort_runtime();
     group.bench_function("gort", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(gort::go(async move {
+            rt.block_on(rt.go(async move {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let (root, cancel) = Context::background().with_cancel();
@@ -148,7 +148,7 @@ fn errgroup_fanout(c: &mut Criterion) {
     let rt = gort_runtime();
     group.bench_function("gort", |b| {
         b.iter(|| {
-            rt.block_on(gort::go(async {
+            rt.block_on(rt.go(async {
                 let (g, ctx) = Group::with_context(&Context::background());
                 g.set_limit(Some(LIMIT));
                 for _ in 0..TASKS {
@@ -232,7 +232,7 @@ fn waitgroup_fanout(c: &mut Criterion) {
     let rt = gort_runtime();
     group.bench_function("gort_tasks_10k", |b| {
         b.iter(|| {
-            rt.block_on(gort::go(async {
+            rt.block_on(rt.go(async {
                 let wg = WaitGroup::new();
                 for _ in 0..TASKS {
                     wg.go(async {});
