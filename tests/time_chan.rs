@@ -96,12 +96,17 @@ fn ticker_rejects_zero() {
 static COUNTING_TIMERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const SLACK: usize = 100;
 
-#[test]
-fn dropped_timers_leave_no_pending_entry() {
-    let _counting = COUNTING_TIMERS
+/// Takes the counting lock; returns it with the number of timers pending now.
+fn start_counting() -> (std::sync::MutexGuard<'static, ()>, usize) {
+    let counting = COUNTING_TIMERS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let before = gort::__internal::pending_timers();
+    (counting, gort::__internal::pending_timers())
+}
+
+#[test]
+fn dropped_timers_leave_no_pending_entry() {
+    let (_counting, before) = start_counting();
     let timers: Vec<_> = (0..1000)
         .map(|_| Timer::new(Duration::from_secs(3600)))
         .collect();
@@ -114,10 +119,7 @@ fn dropped_timers_leave_no_pending_entry() {
 /// costing a pending timer (before, each one stayed until its deadline).
 #[test]
 fn dropped_after_channels_leave_no_pending_timer() {
-    let _counting = COUNTING_TIMERS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let before = gort::__internal::pending_timers();
+    let (_counting, before) = start_counting();
     let rxs: Vec<_> = (0..1000)
         .map(|_| gort::time::after(Duration::from_secs(3600)))
         .collect();
@@ -136,10 +138,7 @@ fn dropped_after_channels_leave_no_pending_timer() {
 /// keeps losing to a ready channel.
 #[test]
 fn a_select_loop_with_a_losing_after_arm_leaves_no_timers() {
-    let _counting = COUNTING_TIMERS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let before = gort::__internal::pending_timers();
+    let (_counting, before) = start_counting();
     let (tx, rx) = gort::chan::bounded(1);
     for i in 0..1000 {
         tx.try_send(i).unwrap();
