@@ -248,6 +248,8 @@ impl<T> State<T> {
     }
 
     /// Hands `v` to the first live parked receiver not belonging to `me`.
+    /// Out of line: the send fast path is inlined into every `.await`.
+    #[inline(never)]
     fn handoff_to_receiver(&mut self, mut v: T, me: Option<&Selector>) -> Result<Waker, T> {
         while let Some(peer) = self.recvq.unlink_first_not_of(me) {
             if !peer.selector.is_waiting() {
@@ -270,6 +272,8 @@ impl<T> State<T> {
     }
 
     /// Takes the value of the first live parked sender not belonging to `me`.
+    /// Out of line, as `handoff_to_receiver`.
+    #[inline(never)]
     fn take_from_sender(&mut self, me: Option<&Selector>) -> Option<(T, Waker)> {
         while let Some(peer) = self.sendq.unlink_first_not_of(me) {
             if !peer.selector.is_waiting() {

@@ -353,6 +353,7 @@ pin_project! {
 impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.project().op.poll_lone(cx)
     }
@@ -376,6 +377,7 @@ pin_project! {
 impl<T> Future for RecvFuture<'_, T> {
     type Output = Option<T>;
 
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         self.project().op.poll_lone(cx)
     }
