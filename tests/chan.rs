@@ -148,6 +148,18 @@ fn timeouts() {
         Err(SendTimeoutError::Timeout(2))
     );
     assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Ok(1));
+    // A zero timeout still completes what is ready at once.
+    assert_eq!(tx.send_timeout(3, Duration::ZERO), Ok(()));
+    assert_eq!(rx.recv_timeout(Duration::ZERO), Ok(3));
+    tx.close();
+    assert_eq!(
+        rx.recv_timeout(Duration::ZERO),
+        Err(RecvTimeoutError::Closed)
+    );
+    assert_eq!(
+        tx.send_timeout(4, Duration::ZERO),
+        Err(SendTimeoutError::Closed(4))
+    );
     let (tx, rx) = chan::unbuffered::<i32>();
     assert_eq!(
         tx.send_timeout(5, Duration::from_millis(10)),

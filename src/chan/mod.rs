@@ -171,6 +171,11 @@ impl<T> Sender<T> {
 
     /// Sends `v`, blocking this thread for at most `d`.
     pub fn send_timeout(&self, v: T, d: Duration) -> Result<(), SendTimeoutError<T>> {
+        let v = match self.try_send(v) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(v)) => return Err(SendTimeoutError::Closed(v)),
+            Err(TrySendError::Full(v)) => v,
+        };
         let deadline = Instant::now().checked_add(d);
         let mut op = pin!(Selecting::new(SendCase::on(&self.chan, v)));
         if op.as_mut().wait_blocking(deadline).is_none() {
@@ -250,6 +255,11 @@ impl<T> Receiver<T> {
 
     /// Receives, blocking this thread for at most `d`.
     pub fn recv_timeout(&self, d: Duration) -> Result<T, RecvTimeoutError> {
+        match self.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
+            Err(TryRecvError::Empty) => {}
+        }
         let deadline = Instant::now().checked_add(d);
         let mut op = pin!(Selecting::new(RecvCase::on(&self.chan)));
         if op.as_mut().wait_blocking(deadline).is_none() {
