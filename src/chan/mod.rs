@@ -159,24 +159,26 @@ impl<T> Sender<T> {
 
     /// Sends `v`, blocking this thread. For plain threads; in a task use [`send`](Self::send).
     pub fn send_blocking(&self, v: T) -> Result<(), SendError<T>> {
-        let v = match self.try_send(v) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Closed(v)) => return Err(SendError(v)),
-            Err(TrySendError::Full(v)) => v,
-        };
-        let mut op = pin!(Selecting::new(SendCase::on(&self.chan, v)));
-        op.as_mut().wait_blocking(None).expect("no deadline");
-        op.cases().take()
+        self.send_within(v, None).map_err(|e| match e {
+            SendTimeoutError::Closed(v) => SendError(v),
+            SendTimeoutError::Timeout(_) => unreachable!("no deadline"),
+        })
     }
 
     /// Sends `v`, blocking this thread for at most `d`.
     pub fn send_timeout(&self, v: T, d: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_within(v, Some(d))
+    }
+
+    /// Tries first (no clock read, no waiter set up when the channel is
+    /// ready), then blocks for at most `d` (`None`: without limit).
+    fn send_within(&self, v: T, d: Option<Duration>) -> Result<(), SendTimeoutError<T>> {
         let v = match self.try_send(v) {
             Ok(()) => return Ok(()),
             Err(TrySendError::Closed(v)) => return Err(SendTimeoutError::Closed(v)),
             Err(TrySendError::Full(v)) => v,
         };
-        let deadline = Instant::now().checked_add(d);
+        let deadline = d.and_then(|d| Instant::now().checked_add(d));
         let mut op = pin!(Selecting::new(SendCase::on(&self.chan, v)));
         if op.as_mut().wait_blocking(deadline).is_none() {
             let v = op
@@ -243,24 +245,27 @@ impl<T> Receiver<T> {
 
     /// Receives, blocking this thread. For plain threads; in a task use [`recv`](Self::recv).
     pub fn recv_blocking(&self) -> Option<T> {
-        match self.try_recv() {
-            Ok(v) => return Some(v),
-            Err(TryRecvError::Closed) => return None,
-            Err(TryRecvError::Empty) => {}
+        match self.recv_within(None) {
+            Ok(v) => Some(v),
+            Err(RecvTimeoutError::Closed) => None,
+            Err(RecvTimeoutError::Timeout) => unreachable!("no deadline"),
         }
-        let mut op = pin!(Selecting::new(RecvCase::on(&self.chan)));
-        op.as_mut().wait_blocking(None).expect("no deadline");
-        op.cases().take()
     }
 
     /// Receives, blocking this thread for at most `d`.
     pub fn recv_timeout(&self, d: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_within(Some(d))
+    }
+
+    /// Tries first, then blocks for at most `d` (`None`: without limit), as
+    /// [`Sender::send_within`].
+    fn recv_within(&self, d: Option<Duration>) -> Result<T, RecvTimeoutError> {
         match self.try_recv() {
             Ok(v) => return Ok(v),
             Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
             Err(TryRecvError::Empty) => {}
         }
-        let deadline = Instant::now().checked_add(d);
+        let deadline = d.and_then(|d| Instant::now().checked_add(d));
         let mut op = pin!(Selecting::new(RecvCase::on(&self.chan)));
         if op.as_mut().wait_blocking(deadline).is_none() {
             return Err(RecvTimeoutError::Timeout);
