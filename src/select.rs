@@ -21,9 +21,9 @@
 //! makes either form non-blocking.)
 //!
 //! Expansion, roughly: `match (pin!(RecvCase::new(&rx)), pin!(SendCase::new(&tx,
-//! v)), …) { (mut c0, mut c1, …) => { let i = Selecting::new(&mut [c0.as_mut(),
-//! …]).await; if i == 0 { let v = c0.as_mut().take(); body0 } else if i == 1 {
-//! … } } }`. Binding the cases in a `match` keeps temporaries such as
+//! v)), …) { (mut c0, mut c1, …) => { let i =
+//! Selecting::new(CaseList(c0.as_mut(), CaseList(c1.as_mut(), … End))).await;
+//! if i == 0 { let v = c0.as_mut().take(); body0 } else if i == 1 { … } } }`. Binding the cases in a `match` keeps temporaries such as
 //! `ctx.done()` alive for the whole select; the cases are pinned because a
 //! parked select's channels point at the waiters inside them.
 
@@ -155,22 +155,29 @@ macro_rules! __select_case {
 macro_rules! __select_wait {
     (@async () $($case:ident)+) => {
         ::std::option::Option::Some(
-            $crate::chan::Selecting::new(
-                &mut [$($case.as_mut()
-                    as ::std::pin::Pin<&mut (dyn $crate::chan::SelectCase + ::std::marker::Send)>),+][..],
-            )
-            .await,
+            $crate::chan::Selecting::new($crate::__select_list!($($case)+)).await,
         )
     };
     (@blocking () $($case:ident)+) => {
         ::std::option::Option::Some($crate::chan::select_blocking(
-            &mut [$($case.as_mut() as ::std::pin::Pin<&mut dyn $crate::chan::SelectCase>),+][..],
+            $crate::__select_list!($($case)+),
         ))
     };
     (@$mode:ident ($default:expr) $($case:ident)+) => {
-        $crate::chan::try_select(::std::pin::Pin::new(
-            &mut [$($case.as_mut() as ::std::pin::Pin<&mut dyn $crate::chan::SelectCase>),+][..],
-        ))
+        $crate::chan::try_select(::std::pin::Pin::new(&mut $crate::__select_list!($($case)+)))
+    };
+}
+
+/// The pinned cases as a `CaseList`, which keeps their types (and so whether
+/// the select future is `Send`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_list {
+    () => {
+        $crate::chan::End
+    };
+    ($case:ident $($rest:ident)*) => {
+        $crate::chan::CaseList($case.as_mut(), $crate::__select_list!($($rest)*))
     };
 }
 

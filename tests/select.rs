@@ -596,3 +596,42 @@ fn aborted_select_task_loses_nothing() {
     thread::sleep(Duration::from_millis(10));
     drop(rt);
 }
+
+/// `select!` takes values that are not `Send` (Go has no such bound): the
+/// select future is then `!Send` and runs where such futures run, e.g.
+/// `gort::run`. With `Send` values the same select can be spawned with `go`.
+#[test]
+fn select_over_values_that_are_not_send() {
+    use std::rc::Rc;
+    let got = gort::run(async {
+        let (tx, rx) = chan::bounded::<Rc<i32>>(1);
+        let (_tx2, rx2) = chan::bounded::<Rc<&str>>(1);
+        let sent = select! {
+            send(tx, Rc::new(7)) -> res => res.is_ok(),
+            recv(rx2) -> _ => false,
+        };
+        assert!(sent);
+        select! {
+            recv(rx) -> v => v.map(|v| *v),
+            recv(rx2) -> _ => None,
+        }
+    });
+    assert_eq!(got, Some(7));
+
+    fn spawnable<F: Future + Send + 'static>(f: F) -> F {
+        f
+    }
+    let (tx, rx) = chan::bounded::<i32>(1);
+    let task = gort::run(async move {
+        gort::go(spawnable(async move {
+            select! {
+                send(tx, 1) -> res => res.unwrap(),
+            }
+            select! {
+                recv(rx) -> v => v,
+            }
+        }))
+        .await
+    });
+    assert_eq!(task.unwrap(), Some(1));
+}

@@ -84,8 +84,8 @@ pub use self::error::{RecvTimeoutError, SendError, SendTimeoutError, TryRecvErro
 pub use self::never::never;
 #[doc(hidden)]
 pub use self::select::{
-    CaseSet, DynCase, RecvCase, Register, SelectCase, Selecting, SendCase, select_blocking,
-    try_select,
+    CaseList, CaseSet, DynCase, End, RecvCase, Register, SelectCase, Selecting, SendCase,
+    select_blocking, try_select,
 };
 pub use self::select::{Select, Selected};
 

@@ -122,25 +122,43 @@ pub trait CaseSet {
     fn case(self: Pin<&mut Self>, i: usize) -> Pin<&mut dyn SelectCase>;
 }
 
-impl<'a> CaseSet for [Pin<&mut (dyn SelectCase + Send + 'a)>] {
+/// The cases of one `select!`, as a list built by nesting:
+/// `CaseList(c0, CaseList(c1, …CaseList(cn, End)))`, each `ci` a pinned case
+/// of its own type. The list keeps the cases' types, so a select future is
+/// `Send` exactly when every case is: a select over values that are not
+/// `Send` works, as Go's does, in a future that is not `Send` either. Case `i`
+/// is found by walking `i` links, which the compiler unrolls.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct CaseList<H, T>(pub H, pub T);
+
+/// The end of a [`CaseList`].
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct End;
+
+impl<H: SelectCase, T: CaseSet + Unpin> CaseSet for CaseList<Pin<&mut H>, T> {
     #[inline]
     fn count(&self) -> usize {
-        self.len()
+        1 + self.1.count()
     }
     #[inline]
     fn case(self: Pin<&mut Self>, i: usize) -> Pin<&mut dyn SelectCase> {
-        self.get_mut()[i].as_mut()
+        let this = self.get_mut();
+        match i {
+            0 => this.0.as_mut(),
+            _ => Pin::new(&mut this.1).case(i - 1),
+        }
     }
 }
 
-impl<'a> CaseSet for [Pin<&mut (dyn SelectCase + 'a)>] {
+impl CaseSet for End {
     #[inline]
     fn count(&self) -> usize {
-        self.len()
+        0
     }
-    #[inline]
     fn case(self: Pin<&mut Self>, i: usize) -> Pin<&mut dyn SelectCase> {
-        self.get_mut()[i].as_mut()
+        unreachable!("select: no case {i}")
     }
 }
 
