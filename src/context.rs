@@ -731,7 +731,8 @@ impl AfterFuncShared {
         if self.claimed.swap(true, Ordering::AcqRel) {
             return;
         }
-        if let Some(f) = self.f.lock().take() {
+        let f = self.f.lock().take(); // unlocked before the spawn
+        if let Some(f) = f {
             spawn_after_func(f);
         }
     }

@@ -455,3 +455,72 @@ fn a_task_whose_channel_is_always_ready_still_yields() {
     other.join().unwrap();
     busy.join().unwrap();
 }
+
+/// A waker whose `wake` reads the channel it was parked on, as an executor
+/// that polls the woken task inline would.
+struct ReadsChannel(chan::Sender<u32>);
+
+impl std::task::Wake for ReadsChannel {
+    fn wake(self: Arc<Self>) {
+        let _ = self.0.len();
+    }
+}
+
+/// Wakers run after the channel's lock is released: a `send`/`recv` that
+/// completes against a parked counterpart, whose waker touches the same
+/// channel, must not deadlock.
+#[test]
+fn wakers_run_outside_the_channel_lock() {
+    for cap in [0, 1] {
+        let (tx, rx) = chan::bounded::<u32>(cap);
+        let waker = Waker::from(Arc::new(ReadsChannel(tx.clone())));
+        let mut cx = Context::from_waker(&waker);
+        // A parked receiver, then an async send that hands it a value.
+        let mut recv = Box::pin(rx.recv());
+        assert!(recv.as_mut().poll(&mut cx).is_pending());
+        let sender = {
+            let tx = tx.clone();
+            thread::spawn(move || poll_once(&mut Box::pin(tx.send(1))).is_ready())
+        };
+        assert!(join_within(sender, "send"), "cap {cap}");
+        assert_eq!(recv.as_mut().poll(&mut cx), Poll::Ready(Some(1)));
+        drop(recv);
+        // A parked sender (the buffer full, if any), then an async receive
+        // that takes from it.
+        for v in 0..cap as u32 {
+            tx.try_send(v).unwrap();
+        }
+        let mut send = Box::pin(tx.send(2));
+        assert!(send.as_mut().poll(&mut cx).is_pending());
+        let receiver = thread::spawn(move || {
+            let mut got = Vec::new();
+            while let Poll::Ready(Some(v)) = poll_once(&mut Box::pin(rx.recv())) {
+                got.push(v);
+                if v == 2 {
+                    break;
+                }
+            }
+            got.last() == Some(&2)
+        });
+        assert!(join_within(receiver, "recv"), "cap {cap}");
+        assert!(send.as_mut().poll(&mut cx).is_ready());
+    }
+}
+
+/// Joins `t`. If it takes more than ten seconds it is deadlocked on a
+/// channel lock, and so would the unwinding of a panic here be (dropping a
+/// parked future takes that lock): the process aborts instead.
+fn join_within(t: thread::JoinHandle<bool>, what: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !t.is_finished() {
+        if Instant::now() > deadline {
+            // Straight to stderr: the harness's capture dies with the process.
+            let msg =
+                format!("{what} deadlocked: the parked party's waker ran under the channel lock\n");
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
+            std::process::abort();
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    t.join().unwrap()
+}

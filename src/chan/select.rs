@@ -786,7 +786,10 @@ impl<T> LoneCase for RecvCase<'_, T> {
             Outcome::Pending,
             "recv: polled after it completed"
         );
-        let v = match self.chan().lock().try_recv(None) {
+        // A `let`, not the `match` scrutinee: the lock guard is a temporary,
+        // and must be gone before a waker runs.
+        let outcome = self.chan().lock().try_recv(None);
+        let v = match outcome {
             TryRecv::Got(v, wake) => {
                 if let Some(waker) = wake {
                     waker.wake();
@@ -814,7 +817,9 @@ impl<T> LoneCase for SendCase<'_, T> {
     fn try_now(mut self: Pin<&mut Self>) -> Option<Self::Output> {
         let v = self.as_mut().value();
         // `Taken` from here on: the slot stays empty unless the value comes back.
-        match self.chan.lock().try_send(v, None) {
+        // (Unlocked before a waker runs, as in `RecvCase::try_now`.)
+        let outcome = self.chan.lock().try_send(v, None);
+        match outcome {
             TrySend::Sent(wake) => {
                 if let Some(waker) = wake {
                     waker.wake();
