@@ -151,6 +151,12 @@ impl Selector {
         self.state.store(WAITING, Ordering::Relaxed);
     }
 
+    /// Whether a waker was ever stored (owner only; for debug checks).
+    pub(crate) fn has_waker(&self) -> bool {
+        // SAFETY: a read by the owner, the only writer.
+        self.waker.with(|slot| unsafe { (*slot).is_some() })
+    }
+
     /// Whether waiters of this selector may be linked (owner only).
     #[inline]
     pub(crate) fn is_armed(&self) -> bool {
