@@ -379,14 +379,50 @@ fn take_off_market(selector: &Selector, first: bool) -> bool {
     first || selector.try_abort().is_ok()
 }
 
-/// Arms the selector of a lone operation's first poll, under its channel's
-/// lock. Its waker slot is still empty (a lone operation is tried this way
-/// only while fresh, and a finished one is never polled again), so this only
-/// clones the waker, as tokio's `Notify` does under its lock; no waker is
-/// woken or dropped there.
-fn arm_fresh(selector: &Selector, waker: &Waker) {
+/// How a case's waiter joins its channel's queue: [`State::park_receiver`]
+/// or [`State::park_sender`].
+type ParkFn<T> = unsafe fn(&mut State<T>, &Waiter<T>, &Selector, usize);
+
+/// Links a case's `waiter` into the queue `park` picks, as case `index` of
+/// `selector`.
+///
+/// # Safety
+/// `waiter` is pinned in its case, whose drop unlinks it, and `selector`
+/// outlives the registration (as for [`SelectCase::register`]).
+unsafe fn link<T>(
+    waiter: &Waiter<T>,
+    state: &mut State<T>,
+    selector: &Selector,
+    index: usize,
+    park: ParkFn<T>,
+) {
+    // SAFETY: the caller's contract.
+    unsafe { park(state, waiter, selector, index) };
+    waiter.set_outcome(Outcome::Registered);
+}
+
+/// The parking half of [`LoneCase::try_or_park`], under the lock of the
+/// attempt that found it must wait: arms the selector and links the waiter.
+/// The selector's waker slot is still empty (a lone operation is tried this
+/// way only while fresh, and a finished one is never polled again), so this
+/// only clones the waker under the lock, as tokio's `Notify` does under its
+/// own; no waker is woken or dropped there.
+///
+/// # Safety
+/// As for [`LoneCase::try_or_park`].
+#[cold]
+#[inline(never)]
+unsafe fn park_lone<T>(
+    waiter: &Waiter<T>,
+    mut state: SpinGuard<'_, State<T>>,
+    selector: &Selector,
+    waker: &Waker,
+    park: ParkFn<T>,
+) {
     debug_assert!(!selector.has_waker(), "a fresh selector has no waker yet");
     selector.arm(waker);
+    // SAFETY: the caller's contract.
+    unsafe { link(waiter, &mut state, selector, 0, park) };
 }
 
 /// The result of pass 2 as a whole.
@@ -501,37 +537,6 @@ impl<'a, T> RecvCase<'a, T> {
         v
     }
 
-    /// Links the waiter into the channel's `recvq`, as case `index` of
-    /// `selector`.
-    ///
-    /// # Safety
-    /// As for [`SelectCase::register`].
-    unsafe fn link(self: Pin<&mut Self>, state: &mut State<T>, selector: &Selector, index: usize) {
-        let this = self.project();
-        // SAFETY: the waiter is pinned in this case, whose drop unlinks it;
-        // the selector outlives the registration (the caller's contract).
-        unsafe { state.park_receiver(this.waiter.as_ref().get_ref(), selector, index) };
-        this.waiter.set_outcome(Outcome::Registered);
-    }
-
-    /// The parking half of [`LoneCase::try_or_park`], under the lock of the
-    /// attempt that found nothing.
-    ///
-    /// # Safety
-    /// As for [`LoneCase::try_or_park`].
-    #[cold]
-    #[inline(never)]
-    unsafe fn park_locked(
-        self: Pin<&mut Self>,
-        mut state: SpinGuard<'_, State<T>>,
-        selector: &Selector,
-        waker: &Waker,
-    ) {
-        arm_fresh(selector, waker);
-        // SAFETY: the caller's contract.
-        unsafe { self.link(&mut state, selector, 0) };
-    }
-
     fn finish(self: Pin<&mut Self>, outcome: TryRecv<T>) -> bool {
         let this = self.project();
         match outcome {
@@ -590,7 +595,15 @@ impl<T> SelectCase for RecvCase<'_, T> {
             }
         }
         // SAFETY: the caller's contract.
-        unsafe { self.link(&mut state, selector, index) };
+        unsafe {
+            link(
+                &self.waiter,
+                &mut state,
+                selector,
+                index,
+                State::park_receiver,
+            )
+        };
         Register::Linked
     }
 
@@ -669,37 +682,6 @@ impl<'a, T> SendCase<'a, T> {
         waiter.set_outcome(Outcome::Taken);
         // SAFETY: not registered and not sent: the slot is full and ours.
         Some(unsafe { waiter.take() })
-    }
-
-    /// Links the waiter (holding the value) into the channel's `sendq`, as
-    /// case `index` of `selector`.
-    ///
-    /// # Safety
-    /// As for [`SelectCase::register`].
-    unsafe fn link(self: Pin<&mut Self>, state: &mut State<T>, selector: &Selector, index: usize) {
-        let this = self.project();
-        // SAFETY: the waiter is pinned in this case, whose drop unlinks it;
-        // the selector outlives the registration (the caller's contract).
-        unsafe { state.park_sender(this.waiter.as_ref().get_ref(), selector, index) };
-        this.waiter.set_outcome(Outcome::Registered);
-    }
-
-    /// The parking half of [`LoneCase::try_or_park`], under the lock of the
-    /// attempt that found the channel full.
-    ///
-    /// # Safety
-    /// As for [`LoneCase::try_or_park`].
-    #[cold]
-    #[inline(never)]
-    unsafe fn park_locked(
-        self: Pin<&mut Self>,
-        mut state: SpinGuard<'_, State<T>>,
-        selector: &Selector,
-        waker: &Waker,
-    ) {
-        arm_fresh(selector, waker);
-        // SAFETY: the caller's contract.
-        unsafe { self.link(&mut state, selector, 0) };
     }
 
     /// Records a send that did not wait; `false`: the channel was full (the
@@ -786,7 +768,15 @@ impl<T> SelectCase for SendCase<'_, T> {
             }
         }
         // SAFETY: the caller's contract.
-        unsafe { self.link(&mut state, selector, index) };
+        unsafe {
+            link(
+                &self.waiter,
+                &mut state,
+                selector,
+                index,
+                State::park_sender,
+            )
+        };
         Register::Linked
     }
 
@@ -877,7 +867,7 @@ impl<T> LoneCase for RecvCase<'_, T> {
             TryRecv::Closed => None,
             TryRecv::Empty => {
                 // SAFETY: the caller's contract.
-                unsafe { self.park_locked(state, selector, waker) };
+                unsafe { park_lone(&self.waiter, state, selector, waker, State::park_receiver) };
                 return None;
             }
         };
@@ -916,7 +906,7 @@ impl<T> LoneCase for SendCase<'_, T> {
             TrySend::Full(v) => {
                 self.as_mut().restore(v);
                 // SAFETY: the caller's contract.
-                unsafe { self.park_locked(state, selector, waker) };
+                unsafe { park_lone(&self.waiter, state, selector, waker, State::park_sender) };
                 None
             }
         }
