@@ -933,7 +933,7 @@ impl<C: LoneCase> Selecting<C> {
     /// an uncontended send+recv (callgrind: 202 per pair before, 147 after;
     /// kanal's is 130). Waking, parking and hand-offs to parked parties stay
     /// out of line. Parking under the attempt's lock rather than trying
-    /// again in pass 2 took chan_unbuffered_mpmc on 1 proc from 734 to 643
+    /// again in pass 2 took chan_unbuffered_mpmc on 1 proc from 734 to 650
     /// instructions a message (tokio with kanal: 596), and a parking
     /// operation from two lock acquisitions to one.
     #[inline(always)]
