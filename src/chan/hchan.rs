@@ -30,7 +30,18 @@ use crate::runtime::timer::TimerKey;
 
 /// A channel: shared by every [`Sender`](super::Sender) and
 /// [`Receiver`](super::Receiver) of it.
+///
+/// Laid out by hand (`repr(C)`, here and in [`State`] and the lock): the
+/// channel starts a cache line, and the fields an unbuffered hand-off writes
+/// (the lock word and both waiter queues) share that first line with the
+/// flags and `cap` every operation reads. When two cores trade the lock,
+/// one line moves instead of two or three: under `repr(Rust)` the order
+/// and the allocation's offset put them on one to three lines, different
+/// from run to run. On 2 procs this took chan_unbuffered_mpmc from 78 to
+/// 70 ns a message (medians of 120 interleaved probe rounds); the buffered
+/// rows did not move either way, nor when the ring's header went first.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct Chan<T> {
     state: SpinLock<State<T>>,
     /// Live `Sender` handles; the last one dropped closes the channel.
@@ -39,16 +50,27 @@ pub(crate) struct Chan<T> {
     pub(crate) receivers: AtomicUsize,
 }
 
-/// Everything the lock guards.
+// The lock word (padded to the state's alignment) and every field before
+// `buf` fit in the channel's first cache line.
+#[cfg(not(gort_loom))]
+const _: () = assert!(
+    std::mem::offset_of!(Chan<u64>, state)
+        + std::mem::align_of::<State<u64>>()
+        + std::mem::offset_of!(State<u64>, buf)
+        <= 64
+);
+
+/// Everything the lock guards; hot fields first (see [`Chan`]).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct State<T> {
-    pub(crate) cap: usize,
-    buf: VecDeque<T>,
     closed: bool,
     /// Every `Receiver` is gone: sends fail with their value.
     receivers_gone: bool,
+    pub(crate) cap: usize,
     sendq: WaitQueue<T>,
     recvq: WaitQueue<T>,
+    buf: VecDeque<T>,
     /// The pending timer that is this channel's only sender (`time::after`):
     /// cancelled when the last `Receiver` goes, since nobody could receive its
     /// value (Go 1.23's collectable `time.After`).

@@ -29,8 +29,10 @@ mod imp {
     use std::ops::{Deref, DerefMut};
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    /// A spin lock around `T`.
+    /// A spin lock around `T`. `repr(C)`: the lock word comes first, on
+    /// the line with `T`'s first fields (see `Chan`).
     #[derive(Debug, Default)]
+    #[repr(C)]
     pub(crate) struct SpinLock<T> {
         locked: AtomicBool,
         value: UnsafeCell<T>,
