@@ -56,7 +56,8 @@ use super::{Config, blocking_pool::BlockingPool};
 
 /// How many tasks in a row a P takes from `runnext` before its queue's head.
 const MAX_RUNNEXT_STREAK: u32 = 3;
-/// Every this many schedules, a P looks at the global queue first (Go's 61).
+/// Every this many schedules, a P takes one task from the global queue
+/// before its own (Go's 61).
 const GLOBAL_CHECK_INTERVAL: u32 = 61;
 /// Stealing passes over all Ps before an M gives up (Go's 4).
 const STEAL_PASSES: usize = 4;
@@ -105,7 +106,14 @@ impl Processor {
         self.status.load(Ordering::Acquire) == P_RETIRED
     }
 
+    /// Empties `runnext` (called by the P's own M, or on drop).
     fn take_runnext(&self) -> Option<TaskRef> {
+        // Only the P's own M fills runnext, so for that M an empty slot stays
+        // empty: a load spares the locked swap on every schedule that finds
+        // nothing there (every `yield_now`, every task from the queue).
+        if self.runnext.load(Ordering::Relaxed).is_null() {
+            return None;
+        }
         let p = self.runnext.swap(ptr::null_mut(), Ordering::AcqRel);
         // SAFETY: non-null runnext pointers come from `TaskRef::into_raw`, and
         // the swap handed that ownership to us alone.
@@ -373,15 +381,21 @@ impl Shared {
         }
     }
 
-    /// runnext, the local queue, and the global queue (first every 61st tick).
+    /// runnext, the local queue, and the global queue (one task first every
+    /// 61st tick; a batch when the local queue is empty).
     fn local_or_global(&self, w: &Worker, p: usize) -> Option<TaskRef> {
         let pp = &self.ps[p];
         let tick = w.tick.get().wrapping_add(1);
         w.tick.set(tick);
         pp.tick.store(tick, Ordering::Relaxed);
+        // One task, as Go's `globrunqget(pp, 1)`: this check is for fairness
+        // only. A batch here would refill a full local queue, whose next push
+        // then overflows half of it back: with more runnable tasks than the
+        // local queues hold (yield_many's 1,000), every task went through the
+        // global queue about once per yield.
         if tick.is_multiple_of(GLOBAL_CHECK_INTERVAL)
             && !self.global.is_empty()
-            && let Some(task) = self.take_global(p)
+            && let Some(task) = self.global.take_into(1, &pp.runq)
         {
             return Some(task);
         }
