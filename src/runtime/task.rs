@@ -270,11 +270,14 @@ impl TaskRef {
         unsafe { self.0.as_ref() }
     }
 
-    /// Polls the task once (or cancels it if aborted).
+    /// Polls the task once (or cancels it if aborted). Our reference goes
+    /// with the call: it comes back in [`RunOutcome::Yielded`], for the
+    /// queue, and is dropped otherwise.
     pub(crate) fn run(self) -> RunOutcome {
-        // SAFETY: the vtable belongs to this task's type; `self` keeps it alive
-        // for the call and is dropped after.
-        unsafe { (self.header().vtable.run)(self.0) }
+        let this = ManuallyDrop::new(self);
+        // SAFETY: the vtable belongs to this task's type; the reference passes
+        // to the call, which keeps the task alive with it.
+        unsafe { (this.header().vtable.run)(this.0) }
     }
 
     /// Drops the future in place if nobody is running it and it has not
@@ -427,16 +430,18 @@ where
         drop(task);
     }
 
+    /// Owns the caller's reference (see [`TaskRef::run`]).
     unsafe fn run(ptr: NonNull<Header>) -> RunOutcome {
-        // SAFETY: the caller's TaskRef keeps the task alive for this call.
+        // Dropped when this returns, unless it goes back to a queue.
+        let runner = TaskRef(ptr);
+        // SAFETY: `runner` keeps the task alive for this call.
         let task = unsafe { Self::from_header(ptr) };
         if task.header.state.start_run() == Start::Cancel {
             task.finish(Err(JoinError::Aborted));
             return RunOutcome::Done;
         }
-        // The TaskRef that called us owns a reference for the whole poll; a
-        // ManuallyDrop waker borrows it without touching the count (clones
-        // of it take their own).
+        // `runner` owns a reference for the whole poll; a ManuallyDrop waker
+        // borrows it without touching the count (clones of it take their own).
         let waker = ManuallyDrop::new(into_waker(TaskRef(ptr)));
         let mut cx = Context::from_waker(&waker);
         let polled = catch_unwind(AssertUnwindSafe(|| {
@@ -452,14 +457,15 @@ where
             Err(payload) => task.finish(Err(JoinError::Panicked(payload))),
             Ok((Poll::Pending, reason)) => {
                 task.header.record_wait(reason);
-                return task.after_pending(ptr);
+                return task.after_pending(runner);
             }
         }
         RunOutcome::Done
     }
 
-    /// Leaves RUNNING after a `Pending` poll.
-    fn after_pending(&self, ptr: NonNull<Header>) -> RunOutcome {
+    /// Leaves RUNNING after a `Pending` poll. `runner`: the reference the
+    /// run was given, which goes to the queue if the task must run again.
+    fn after_pending(&self, runner: TaskRef) -> RunOutcome {
         let header = &self.header;
         // SAFETY: we hold RUNNING, the only access to registry_key.
         let key = unsafe { &mut *header.registry_key.get() };
@@ -468,12 +474,10 @@ where
             // shutdown find and drop them.
             // The registry takes its own reference.
             header.state.ref_inc();
-            *key = header.shared.registry.insert(TaskRef(ptr));
+            *key = header.shared.registry.insert(TaskRef(runner.0));
         }
         if header.state.after_pending() {
-            // A new reference for the queue that will hold the task.
-            header.state.ref_inc();
-            RunOutcome::Yielded(TaskRef(ptr))
+            RunOutcome::Yielded(runner)
         } else {
             RunOutcome::Parked
         }
