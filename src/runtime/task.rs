@@ -119,6 +119,7 @@ pub(crate) enum RunOutcome {
 }
 
 struct Vtable {
+    /// Takes over one reference: hands it back in `Yielded`, else drops it.
     run: unsafe fn(NonNull<Header>) -> RunOutcome,
     cancel: unsafe fn(NonNull<Header>),
     /// Moves the output into `*mut Option<Result<F::Output, JoinError>>`;
