@@ -171,7 +171,7 @@ fn mstart(shared: Arc<Shared>, p: usize, spinning: bool) {
         }
         if let RunOutcome::Yielded(task) = outcome {
             match w.p() {
-                Some(p) => shared.push_local(p, task),
+                Some(p) => shared.push_yielded(p, task),
                 None => shared.schedule_remote(task),
             }
         }

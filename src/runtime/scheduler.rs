@@ -27,6 +27,11 @@
 //! a short back-off: the victim is stuck in one poll, so its `runnext` would
 //! otherwise starve (the bug tokio's unstealable LIFO slot has).
 //!
+//! A task that yields (or runs out of its coop budget) goes to the back of
+//! its P's queue and wakes another M only if it is not alone there
+//! ([`Shared::push_yielded`]): alone, it would only be stolen away from the
+//! `runnext` task it just woke.
+//!
 //! # Fairness
 //! Every 61st schedule of a P takes from the global queue first, and at most
 //! [`MAX_RUNNEXT_STREAK`] tasks in a row come from `runnext` before the local
@@ -314,6 +319,27 @@ impl Shared {
             // gave it to us.
             let old = unsafe { TaskRef::from_raw(old) };
             self.push_local(p, old);
+        }
+    }
+
+    /// Queues a task that must run again (it yielded, ran out of its coop
+    /// budget, or was woken while it ran) at the back of P `p`'s queue.
+    /// Another M is woken only if other tasks wait in that queue. A lone
+    /// yielder competes only with `runnext`, usually the task it just woke,
+    /// which this P runs next anyway; a thief would take the yielder away from
+    /// that partner and leave the two working their channel from two cores.
+    /// chan_spsc: the producer's budget yield, with the consumer in `runnext`,
+    /// woke the other P, which stole the producer on every 128th message
+    /// (criterion on 2 procs: 19.3–24.7 against 29.7–33.9 ms). The price is
+    /// parallelism a lone yielder would have found on an idle P: select_two,
+    /// whose consumer's yields used to send it to the second P, went from
+    /// 45–56 to 64–77 ms. Two yielders in a row still wake one.
+    pub(crate) fn push_yielded(self: &Arc<Self>, p: usize, task: TaskRef) {
+        let runq = &self.ps[p].runq;
+        let alone = runq.is_empty();
+        runq.push_back(task, |batch| self.global.push_batch(batch));
+        if !alone {
+            self.wakep();
         }
     }
 
