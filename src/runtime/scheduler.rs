@@ -334,6 +334,12 @@ impl Shared {
     /// parallelism a lone yielder would have found on an idle P: select_two,
     /// whose consumer's yields used to send it to the second P, went from
     /// 45–56 to 64–77 ms. Two yielders in a row still wake one.
+    ///
+    /// The yielder waits behind `runnext` like any queued task. If the
+    /// `runnext` task then blocks its thread (a long poll, a std lock), the
+    /// yielder waits for sysmon's hand-off (10 ms, or its `blocking` period)
+    /// where before the wake let an idle M steal it at once; with sysmon off
+    /// it waits for the block to end, as a task in `runnext` already did.
     pub(crate) fn push_yielded(self: &Arc<Self>, p: usize, task: TaskRef) {
         let runq = &self.ps[p].runq;
         let alone = runq.is_empty();

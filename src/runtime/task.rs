@@ -458,15 +458,23 @@ where
             Err(payload) => task.finish(Err(JoinError::Panicked(payload))),
             Ok((Poll::Pending, reason)) => {
                 task.header.record_wait(reason);
-                return task.after_pending(runner);
+                // `runner` is dropped here, not in `after_pending`: once the
+                // task is idle, another M may run it to completion, and our
+                // drop may then free it, which must not happen while a
+                // method still holds `&self`.
+                return if task.after_pending(ptr) {
+                    RunOutcome::Yielded(runner)
+                } else {
+                    RunOutcome::Parked
+                };
             }
         }
         RunOutcome::Done
     }
 
-    /// Leaves RUNNING after a `Pending` poll. `runner`: the reference the
-    /// run was given, which goes to the queue if the task must run again.
-    fn after_pending(&self, runner: TaskRef) -> RunOutcome {
+    /// Leaves RUNNING after a `Pending` poll; `true` if the task was woken
+    /// meanwhile and must run again.
+    fn after_pending(&self, ptr: NonNull<Header>) -> bool {
         let header = &self.header;
         // SAFETY: we hold RUNNING, the only access to registry_key.
         let key = unsafe { &mut *header.registry_key.get() };
@@ -475,13 +483,9 @@ where
             // shutdown find and drop them.
             // The registry takes its own reference.
             header.state.ref_inc();
-            *key = header.shared.registry.insert(TaskRef(runner.0));
+            *key = header.shared.registry.insert(TaskRef(ptr));
         }
-        if header.state.after_pending() {
-            RunOutcome::Yielded(runner)
-        } else {
-            RunOutcome::Parked
-        }
+        header.state.after_pending()
     }
 
     /// Drops the future, stores the result, publishes COMPLETE, wakes the
