@@ -10,22 +10,27 @@ use std::cell::Cell;
 use std::task::{Context, Poll};
 
 /// Operations a task may complete in one poll before it is made to yield.
-pub(crate) const BUDGET: u32 = 128;
+pub(crate) const BUDGET: u64 = 128;
+
+/// The budget outside a gort task: one operation at a time, it would take
+/// centuries to spend, so a plain thread never waits on it. A sentinel
+/// rather than an `Option`: spending is a load, a test and a store, on the
+/// path of every channel operation.
+const UNLIMITED: u64 = u64::MAX;
 
 thread_local! {
-    /// `None`: not inside a gort task, no limit.
-    static REMAINING: Cell<Option<u32>> = const { Cell::new(None) };
+    static REMAINING: Cell<u64> = const { Cell::new(UNLIMITED) };
 }
 
 /// Runs `f` (one poll of a task) with a fresh budget.
 pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
-    struct Reset(Option<u32>);
+    struct Reset(u64);
     impl Drop for Reset {
         fn drop(&mut self) {
             REMAINING.set(self.0);
         }
     }
-    let _reset = Reset(REMAINING.replace(Some(BUDGET)));
+    let _reset = Reset(REMAINING.replace(BUDGET));
     f()
 }
 
@@ -34,22 +39,19 @@ pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
 /// has changed nothing.
 #[inline]
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
-    match REMAINING.get() {
-        None => Poll::Ready(()),
-        Some(0) => {
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-        Some(n) => {
-            REMAINING.set(Some(n - 1));
-            Poll::Ready(())
-        }
+    let n = REMAINING.get();
+    if n == 0 {
+        cx.waker().wake_by_ref();
+        return Poll::Pending;
     }
+    REMAINING.set(n - 1);
+    Poll::Ready(())
 }
 
 /// Uses up the current task's budget, so it yields at its next gort operation.
 pub(crate) fn exhaust() {
-    if REMAINING.get().is_some() {
-        REMAINING.set(Some(0));
+    // Inside a task the budget is at most `BUDGET`; outside, near `UNLIMITED`.
+    if REMAINING.get() <= BUDGET {
+        REMAINING.set(0);
     }
 }
