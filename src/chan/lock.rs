@@ -26,7 +26,11 @@
 //!   *The price*: while it sleeps, the tasks queued on its P wait (other Ms
 //!   may steal them). Go pays the same: its channel lock is a runtime mutex,
 //!   and a contended one puts the M to sleep in the kernel holding its P;
-//!   kanal's lock sleeps up to a millisecond.
+//!   kanal's lock sleeps up to a millisecond. Measured, the price did not
+//!   show: with 4+4 tasks working one channel on 2 procs and a plain thread
+//!   waking another task every 200 µs, that task's wake latency had a p99 of
+//!   60–64 µs against 90–99 µs when spinning on, and a worst case of
+//!   120–263 µs against 1.4–4.0 ms (three 3-second runs of each).
 //! - Why spinning first is safe: critical sections never block, never call
 //!   user code (wakers are woken after unlocking) and allocate only when a
 //!   buffer grows, so a waiter waits only for the holder's short run; the
