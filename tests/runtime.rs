@@ -16,16 +16,16 @@ fn rt(procs: usize) -> Runtime {
     Runtime::builder().procs(procs).build().unwrap()
 }
 
-/// A future that is woken only from outside: `Gate::open` wakes it.
+/// A future that is woken only from outside: `Gate::open` wakes every task
+/// waiting on it (several tests park many tasks on one gate).
 #[derive(Clone, Default)]
-struct Gate(Arc<(AtomicBool, Mutex<Option<Waker>>)>);
+struct Gate(Arc<(AtomicBool, Mutex<Vec<Waker>>)>);
 
 impl Gate {
     fn open(&self) {
         self.0.0.store(true, Ordering::SeqCst);
-        if let Some(w) = self.0.1.lock().take() {
-            w.wake();
-        }
+        let waiting = std::mem::take(&mut *self.0.1.lock());
+        waiting.into_iter().for_each(Waker::wake);
     }
 
     fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
@@ -34,7 +34,12 @@ impl Gate {
             if gate.0.0.load(Ordering::SeqCst) {
                 return Poll::Ready(());
             }
-            *gate.0.1.lock() = Some(cx.waker().clone());
+            {
+                let mut waiting = gate.0.1.lock();
+                if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                    waiting.push(cx.waker().clone());
+                }
+            }
             if gate.0.0.load(Ordering::SeqCst) {
                 Poll::Ready(())
             } else {

@@ -64,6 +64,11 @@ impl Machine {
             m.wakeup.notify_one();
             return;
         }
+        if shared.shutdown.load(Ordering::Acquire) {
+            // The runtime is being dropped, and its drop cancels what is
+            // queued: a new thread would only exit again.
+            return;
+        }
         let worker_shared = shared.clone();
         let mut builder = std::thread::Builder::new().name(shared.config.thread_name.clone());
         if let Some(size) = shared.config.stack_size {
@@ -72,7 +77,16 @@ impl Machine {
         let thread = builder
             .spawn(move || mstart(worker_shared, p, spinning))
             .expect("gort: failed to spawn a worker thread");
-        shared.idle.lock().threads.push(thread);
+        let mut idle = shared.idle.lock();
+        if shared.shutdown.load(Ordering::Acquire) {
+            // The drop may have collected the threads it joins before this
+            // one was listed (a foreign thread's wake raced it): join it
+            // here instead. It sees the flag and exits at once.
+            drop(idle);
+            let _ = thread.join();
+            return;
+        }
+        idle.threads.push(thread);
     }
 
     /// Go's `stopm`: parks this M on the idle list until it is handed a P.
