@@ -77,8 +77,9 @@ fn last_receiver_dropped_fails_sends_and_wakes_parked_senders() {
 
 #[test]
 fn close_wakes_parked_receivers_and_senders() {
+    // More parked parties than the close's inline wake list holds (4).
     let (tx, rx) = chan::unbuffered::<i32>();
-    let receivers: Vec<_> = (0..3)
+    let receivers: Vec<_> = (0..9)
         .map(|_| {
             let rx = rx.clone();
             thread::spawn(move || rx.recv_blocking())
@@ -90,11 +91,17 @@ fn close_wakes_parked_receivers_and_senders() {
         assert_eq!(r.join().unwrap(), None);
     }
     let (tx, rx) = chan::unbuffered::<i32>();
-    let tx2 = tx.clone();
-    let sender = thread::spawn(move || tx2.send_blocking(3));
+    let senders: Vec<_> = (0..6)
+        .map(|i| {
+            let tx = tx.clone();
+            thread::spawn(move || tx.send_blocking(i))
+        })
+        .collect();
     thread::sleep(Duration::from_millis(20));
     tx.close();
-    assert_eq!(sender.join().unwrap(), Err(SendError(3)));
+    for (i, s) in senders.into_iter().enumerate() {
+        assert_eq!(s.join().unwrap(), Err(SendError(i as i32)));
+    }
     drop(rx);
 }
 

@@ -123,7 +123,7 @@ impl<T> Chan<T> {
         let woken = self.lock().close();
         match woken {
             Some(woken) => {
-                woken.into_iter().for_each(Waker::wake);
+                woken.wake_all();
                 true
             }
             None => false,
@@ -137,7 +137,7 @@ impl<T> Chan<T> {
             let mut state = self.lock();
             (state.disconnect_receivers(), state.timer.take())
         };
-        woken.into_iter().for_each(Waker::wake);
+        woken.wake_all();
         // After unlocking: cancelling drops the timer's callback and the
         // `Sender` it owns.
         if let Some(timer) = timer {
@@ -329,20 +329,23 @@ impl<T> State<T> {
 
     /// Closes; returns the parked parties to wake, or `None` if already closed.
     #[cold]
-    fn close(&mut self) -> Option<Vec<Waker>> {
+    fn close(&mut self) -> Option<WakeList> {
         if self.closed {
             return None;
         }
         self.closed = true;
-        let mut woken = commit_closed(&mut self.recvq);
-        woken.extend(commit_closed(&mut self.sendq));
+        let mut woken = WakeList::default();
+        commit_closed(&mut self.recvq, &mut woken);
+        commit_closed(&mut self.sendq, &mut woken);
         Some(woken)
     }
 
     #[cold]
-    fn disconnect_receivers(&mut self) -> Vec<Waker> {
+    fn disconnect_receivers(&mut self) -> WakeList {
         self.receivers_gone = true;
-        commit_closed(&mut self.sendq)
+        let mut woken = WakeList::default();
+        commit_closed(&mut self.sendq, &mut woken);
+        woken
     }
 
     #[cold]
@@ -358,15 +361,41 @@ impl<T> State<T> {
 }
 
 /// Unlinks every waiter and commits the live ones with `closed`; parked
-/// senders keep their value. Returns the wakers to call.
-fn commit_closed<T>(queue: &mut WaitQueue<T>) -> Vec<Waker> {
-    let mut woken = Vec::new();
+/// senders keep their value. Adds the wakers to call to `woken`.
+fn commit_closed<T>(queue: &mut WaitQueue<T>, woken: &mut WakeList) {
     while let Some(peer) = queue.unlink_first_not_of(None) {
         let commit = Commit {
             case: peer.case,
             closed: true,
         };
-        woken.extend(peer.selector.try_commit(commit));
+        if let Some(waker) = peer.selector.try_commit(commit) {
+            woken.push(waker);
+        }
     }
-    woken
+}
+
+/// Wakers collected under the lock and woken after it. The first few are
+/// kept inline, so closing a channel that a receiver or two wait on (a
+/// context's `done`, cancelled with a whole tree) allocates nothing.
+#[derive(Default)]
+struct WakeList {
+    inline: [Option<Waker>; 4],
+    rest: Vec<Waker>,
+}
+
+impl WakeList {
+    fn push(&mut self, waker: Waker) {
+        match self.inline.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(waker),
+            None => self.rest.push(waker),
+        }
+    }
+
+    fn wake_all(self) {
+        self.inline
+            .into_iter()
+            .flatten()
+            .chain(self.rest)
+            .for_each(Waker::wake);
+    }
 }
