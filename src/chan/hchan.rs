@@ -32,16 +32,23 @@ use crate::runtime::timer::TimerKey;
 /// [`Receiver`](super::Receiver) of it.
 ///
 /// Laid out by hand (`repr(C)`, here and in [`State`] and the lock): the
-/// channel starts a cache line, and the fields an unbuffered hand-off writes
-/// (the lock word and both waiter queues) share that first line with the
-/// flags and `cap` every operation reads. When two cores trade the lock,
-/// one line moves instead of two or three: under `repr(Rust)` the order
-/// and the allocation's offset put them on one to three lines, different
-/// from run to run. On 2 procs this took chan_unbuffered_mpmc from 78 to
-/// 70 ns a message (medians of 120 interleaved probe rounds); the buffered
-/// rows did not move either way, nor when the ring's header went first.
+/// fields an unbuffered hand-off writes (the lock word and both waiter
+/// queues) come first, next to the flags and `cap` every operation reads,
+/// within 64 bytes, so that they span one or two cache lines rather than
+/// the one to three `repr(Rust)` gave, from run to run.
+///
+/// Not `align(64)`, though it would keep them on one line: the sixth
+/// session had it (chan_unbuffered_mpmc 78 → 70 ns in probes, with the
+/// lock spinning), but an over-aligned `Arc` goes through the allocator's
+/// memalign path, and making a channel cost 260–354 ns against 96–126
+/// (a probe making and dropping 1M `bounded(1)` channels). With the lock
+/// that sleeps under contention (`lock.rs`) the alignment no longer showed
+/// on 2 procs: chan_unbuffered_mpmc 65.8–66.1 against 66.7–69.3 ns,
+/// chan_mpmc 11.4 against 10.8, chan_spsc 9.9 against 10.1 (medians of 30
+/// to 50 interleaved probe rounds). Every `time::after`, context `done()`
+/// and reply channel pays the making.
 #[derive(Debug)]
-#[repr(C, align(64))]
+#[repr(C)]
 pub(crate) struct Chan<T> {
     state: SpinLock<State<T>>,
     /// Live `Sender` handles; the last one dropped closes the channel.
@@ -51,7 +58,7 @@ pub(crate) struct Chan<T> {
 }
 
 // The lock word (padded to the state's alignment) and every field before
-// `buf` fit in the channel's first cache line.
+// `buf` fit in 64 bytes.
 #[cfg(not(gort_loom))]
 const _: () = assert!(
     std::mem::offset_of!(Chan<u64>, state)
