@@ -21,8 +21,9 @@
 //!   sleeps cut steals from about 400 to about 25 and the time from 17–30
 //!   to 10–14 ns a message; in alternated criterion runs chan_mpmc went from
 //!   21.6–31.2 to 19.5–25.1 ms and chan_unbuffered_mpmc from 7.9–11.2 to
-//!   8.1–8.5 ms, with chan_spsc and select_two unchanged (they rarely
-//!   contend).
+//!   8.1–8.5 ms (later runs of the same code: 8.9–12.3 ms, still
+//!   straddling kanal), with chan_spsc and select_two unchanged (they
+//!   rarely contend).
 //!   *The price*: while it sleeps, the tasks queued on its P wait (other Ms
 //!   may steal them). Go pays the same: its channel lock is a runtime mutex,
 //!   and a contended one puts the M to sleep in the kernel holding its P;
