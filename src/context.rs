@@ -34,9 +34,12 @@
 //! - Dropping every handle of a derived context (the [`Context`] clones, its
 //!   [`CancelFunc`], [`AfterFunc`] handles) releases what it registered: its
 //!   entry in the parent's child list and its deadline timer, even if `cancel`
-//!   is never called. Go needs `defer cancel()` for this; here it is RAII. The
-//!   one exception is Go's too: a pending [`Context::after_func`] keeps its
-//!   context registered until the function runs or is stopped.
+//!   is never called. Go needs `defer cancel()` for this; here it is RAII. Two
+//!   things keep a context registered as Go's child set does: a pending
+//!   [`Context::after_func`], until the function runs or is stopped, and a
+//!   live [`Context::done`] receiver, until it is dropped. So `done` is closed
+//!   by a cancellation (a cancel, the deadline, an ancestor's), never because
+//!   the handles of its context went away while a task still watches it.
 //!
 //! # Protocol
 //! Each cancellable context owns a `CancelCtx`: an atomic error code, and a
@@ -69,9 +72,11 @@
 //!   closed, once more with `CLOSED` added after.
 //! - A node's slab is empty once it is cancelled.
 //! - The parent holds its children weakly; a timer callback holds its node
-//!   weakly. Only handles (and descendants, through their parent link, and a
-//!   pending after-func, as in Go where the parent's child set keeps it) keep a
-//!   node alive.
+//!   weakly. Only handles (and descendants, through their parent link, a
+//!   pending after-func and the receivers of `done`, as in Go where the
+//!   parent's child set keeps it) keep a node alive. The `done` channel holds
+//!   its node until its last receiver goes or it is closed, which breaks the
+//!   cycle through the node's `done_tx`.
 //!
 //! # Rejected
 //! - One lock for the whole tree: cancelling one subtree would serialise with
@@ -81,10 +86,6 @@
 //!   `defer cancel()`; Rust has `Drop`.
 //! - A broadcast `Condvar`/notify per tree: every waiter would contend on one
 //!   lock when the root is cancelled (the thundering herd the issue forbids).
-//!
-//! A `done()` receiver that outlives every handle of its context sees the
-//! channel closed when the last handle is dropped: nothing can cancel that
-//! context any more, and a closed channel is what a dropped sender means.
 
 use crate::runtime::wait::{WaitReason, parked_on};
 use std::any::Any;
@@ -224,8 +225,9 @@ struct CancelCtx {
     /// The effective deadline: this context's or the nearest ancestor's.
     deadline: Option<Instant>,
     inner: Mutex<Inner>,
-    /// The receiver handed out by `done()`, made on first use.
-    done: OnceLock<crate::chan::Receiver<()>>,
+    /// A receiver of a closed channel, handed out by `done()` once the
+    /// context is cancelled (made on first use).
+    closed_done: OnceLock<crate::chan::Receiver<()>>,
 }
 
 struct Inner {
@@ -235,7 +237,8 @@ struct Inner {
     parent: Option<(Arc<CancelCtx>, usize)>,
     timer: Option<TimerKey>,
     /// Closed on cancellation; `None` before `done()` was first called and after
-    /// cancellation.
+    /// cancellation. Its channel keeps this node alive while it has
+    /// receivers (see `CancelCtx::done`).
     done_tx: Option<crate::chan::Sender<()>>,
 }
 
@@ -528,7 +531,7 @@ impl CancelCtx {
                 timer: None,
                 done_tx: None,
             }),
-            done: OnceLock::new(),
+            closed_done: OnceLock::new(),
         }
     }
 
@@ -583,22 +586,37 @@ impl CancelCtx {
         }));
     }
 
-    fn done(&self) -> crate::chan::Receiver<()> {
-        if let Some(rx) = self.done.get() {
+    /// A receiver of this context's `done` channel. While it lives, it keeps
+    /// this node alive (through the channel's keep-alive), and with it the
+    /// node's deadline timer and its link to its parent: a task watching
+    /// `done` sees it closed by a cancel, never by its context's handles
+    /// being dropped. The channel is made on first use, and made afresh if
+    /// every receiver of the last one is gone.
+    fn done(self: &Arc<Self>) -> crate::chan::Receiver<()> {
+        if let Some(rx) = self.closed_done.get() {
             return rx.clone();
         }
         let mut inner = self.inner.lock();
-        self.done
-            .get_or_init(|| {
-                let (tx, rx) = crate::chan::unbuffered();
-                if self.is_cancelled() {
+        if self.is_cancelled() {
+            drop(inner);
+            return self
+                .closed_done
+                .get_or_init(|| {
+                    let (tx, rx) = crate::chan::unbuffered();
                     tx.close();
-                } else {
-                    inner.done_tx = Some(tx);
-                }
-                rx
-            })
-            .clone()
+                    rx
+                })
+                .clone();
+        }
+        if let Some(rx) = inner.done_tx.as_ref().and_then(|tx| tx.subscribe()) {
+            return rx;
+        }
+        let (tx, rx) = crate::chan::unbuffered();
+        tx.keep_alive_while_received(self.clone());
+        // A channel whose receivers are all gone is dropped here, closed;
+        // nobody can see it.
+        inner.done_tx = Some(tx);
+        rx
     }
 
     /// Cancels this node and its whole subtree. `unlink`: remove this node
@@ -688,14 +706,27 @@ impl CancelCtx {
     }
 }
 
-impl Drop for CancelCtx {
-    fn drop(&mut self) {
+impl CancelCtx {
+    /// Gives back what this node registered: its timer and its entry in its
+    /// parent, whose link it returns.
+    fn release(&mut self) -> Option<Arc<CancelCtx>> {
         let inner = self.inner.get_mut();
-        if let Some((parent, slot)) = inner.parent.take() {
-            parent.remove_entry(slot);
-        }
         if let Some(timer) = inner.timer.take() {
             timer.cancel();
+        }
+        let (parent, slot) = inner.parent.take()?;
+        parent.remove_entry(slot);
+        Some(parent)
+    }
+}
+
+impl Drop for CancelCtx {
+    /// Releases a chain of ancestors iteratively, as `Node` does: the last
+    /// link to a parent may be ours, 100k levels up.
+    fn drop(&mut self) {
+        let mut parent = self.release();
+        while let Some(ctx) = parent {
+            parent = Arc::into_inner(ctx).and_then(|mut ctx| ctx.release());
         }
     }
 }

@@ -526,6 +526,72 @@ fn cancel_of_a_large_deep_tree_reaches_every_leaf() {
 }
 
 #[test]
+fn dropping_a_deep_chain_that_was_never_cancelled_does_not_recurse() {
+    // Each level's cancel state holds its parent's: the last handle going
+    // releases 100k of them, which must not take 100k stack frames.
+    let (root, _cancel) = Context::background().with_cancel();
+    let mut chain = root.clone();
+    for i in 0..100_000 {
+        chain = if i % 2 == 0 {
+            chain.with_cancel().0
+        } else {
+            chain.with_timeout(Duration::from_secs(600)).0
+        };
+    }
+    assert_eq!(root.registered_entries(), 1);
+    drop(chain);
+    assert_eq!(root.registered_entries(), 0);
+}
+
+#[test]
+fn done_stays_open_when_its_context_handles_are_dropped() {
+    use gort::chan::{RecvTimeoutError, TryRecvError};
+    // Go closes `done` only on cancellation. A task that watches `done`
+    // keeps the context registered, and sees the real reason it ends.
+    let (parent, cancel_parent) = Context::background().with_cancel();
+    let (deadline_done, cancel_done) = {
+        let (ctx, _cancel) = parent.with_timeout(Duration::from_millis(50));
+        let (child, _cancel_child) = parent.with_cancel();
+        (ctx.done(), child.done())
+    };
+    assert_eq!(parent.registered_entries(), 2, "both stay registered");
+    assert_eq!(deadline_done.try_recv(), Err(TryRecvError::Empty));
+    assert_eq!(cancel_done.try_recv(), Err(TryRecvError::Empty));
+    // The deadline still fires, although nothing but `done` is left of it.
+    assert_eq!(
+        deadline_done.recv_timeout(Duration::from_secs(5)),
+        Err(RecvTimeoutError::Closed)
+    );
+    assert_eq!(parent.registered_entries(), 1);
+    assert_eq!(cancel_done.try_recv(), Err(TryRecvError::Empty));
+    cancel_parent.cancel();
+    assert_eq!(cancel_done.try_recv(), Err(TryRecvError::Closed));
+}
+
+#[test]
+fn dropping_the_last_done_receiver_releases_the_context() {
+    let (parent, _cancel) = Context::background().with_cancel();
+    let (ctx, cancel) = parent.with_timeout(Duration::from_secs(600));
+    let first = ctx.done();
+    let second = ctx.done();
+    drop((ctx.clone(), cancel));
+    drop(ctx);
+    assert_eq!(parent.registered_entries(), 1);
+    drop(first);
+    assert_eq!(parent.registered_entries(), 1, "a receiver is left");
+    drop(second);
+    assert_eq!(parent.registered_entries(), 0);
+    // A context asked for `done` again after its receivers went gets a new
+    // channel that still closes on cancel.
+    let (ctx, cancel) = parent.with_cancel();
+    drop(ctx.done());
+    let again = ctx.done();
+    cancel.cancel();
+    assert_eq!(again.recv_blocking(), None);
+    assert_eq!(ctx.done().recv_blocking(), None);
+}
+
+#[test]
 fn done_of_background_and_without_cancel_is_never_ready() {
     use gort::chan::TryRecvError;
     let (ctx, cancel) = Context::background().with_cancel();

@@ -20,7 +20,9 @@
 //! party to wake up (so two tasks on one worker cannot livelock, and a thread
 //! may select against itself on another case).
 
+use std::any::Any;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::task::Waker;
 
 use super::lock::{SpinGuard, SpinLock};
@@ -82,6 +84,12 @@ pub(crate) struct State<T> {
     /// cancelled when the last `Receiver` goes, since nobody could receive its
     /// value (Go 1.23's collectable `time.After`).
     timer: Option<TimerKey>,
+    /// What a receiver of this channel keeps alive: a context's state, for
+    /// its `done` channel (a task that watches `done` keeps the context's
+    /// deadline timer and parent link, as Go's does). Released when the last
+    /// `Receiver` goes or the channel closes, which breaks the cycle through
+    /// the state's `Sender`.
+    keep_alive: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 /// The outcome of a send that does not wait.
@@ -114,6 +122,7 @@ impl<T> Chan<T> {
                 sendq: WaitQueue::default(),
                 recvq: WaitQueue::default(),
                 timer: None,
+                keep_alive: None,
             }),
             senders: AtomicUsize::new(senders),
             receivers: AtomicUsize::new(1),
@@ -127,7 +136,12 @@ impl<T> Chan<T> {
 
     /// Go's `close(ch)`; `false` if it was closed already.
     pub(crate) fn close(&self) -> bool {
-        let woken = self.lock().close();
+        let (woken, keep_alive) = {
+            let mut state = self.lock();
+            (state.close(), state.keep_alive.take())
+        };
+        // After unlocking: it may be the last reference to its owner.
+        drop(keep_alive);
         match woken {
             Some(woken) => {
                 woken.wake_all();
@@ -140,10 +154,12 @@ impl<T> Chan<T> {
     /// The last `Receiver` is gone: parked and later senders fail, and a
     /// timer that would send here is cancelled.
     pub(crate) fn disconnect_receivers(&self) {
-        let (woken, timer) = {
+        let (woken, timer, keep_alive) = {
             let mut state = self.lock();
-            (state.disconnect_receivers(), state.timer.take())
+            let woken = state.disconnect_receivers();
+            (woken, state.timer.take(), state.keep_alive.take())
         };
+        drop(keep_alive);
         woken.wake_all();
         // After unlocking: cancelling drops the timer's callback and the
         // `Sender` it owns.
@@ -176,6 +192,12 @@ impl<T> State<T> {
     /// Records the timer to cancel when the last receiver goes.
     pub(crate) fn set_timer(&mut self, timer: TimerKey) {
         self.timer = Some(timer);
+    }
+
+    /// Keeps `owner` alive until the last receiver goes or the channel
+    /// closes (see the field).
+    pub(crate) fn set_keep_alive(&mut self, owner: Arc<dyn Any + Send + Sync>) {
+        self.keep_alive = Some(owner);
     }
 
     /// Sends without waiting. `me`: the operation asking, whose own waiters

@@ -217,6 +217,28 @@ impl<T> Sender<T> {
     pub fn capacity(&self) -> usize {
         self.chan.lock().cap
     }
+
+    /// A new receiver of this channel, unless every receiver is gone: once
+    /// the count has reached zero it never rises again, so what was released
+    /// with the last receiver (`keep_alive_while_received`) stays released.
+    pub(crate) fn subscribe(&self) -> Option<Receiver<T>> {
+        self.chan
+            .receivers
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n > 0).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Receiver::from_chan(self.chan.clone()))
+    }
+
+    /// Keeps `owner` alive while a receiver of this channel lives and the
+    /// channel is open (a context's `done`: `context.rs`).
+    pub(crate) fn keep_alive_while_received(
+        &self,
+        owner: std::sync::Arc<dyn std::any::Any + Send + Sync>,
+    ) {
+        self.chan.lock().set_keep_alive(owner);
+    }
 }
 
 impl<T> Receiver<T> {
