@@ -14,7 +14,8 @@
 //! and [`Ticker::stop`] remove it. A generation number, checked under the
 //! timer's lock by the delivery callback, makes `stop`/`reset` final: after
 //! they return no stale value arrives (Go 1.23 semantics), and the value
-//! buffered before is discarded.
+//! buffered before is discarded; as in Go 1.23, a timer whose value was not
+//! received still counts as active, so `stop`/`reset` return `true` for it.
 //!
 //! ```
 //! use std::time::Duration;
@@ -227,13 +228,15 @@ impl Schedule {
         }
     }
 
-    /// Disarms; `true` if a delivery was pending.
+    /// Disarms; `true` if a delivery was pending or its value was not yet
+    /// received (Go 1.23: a timer channel is synchronous, so a value nobody
+    /// received was never delivered; stop drains it and counts it).
     fn stop(&self, rx: &Receiver<Instant>) -> bool {
         let mut armed = self.armed.lock();
         armed.generation += 1;
         let pending = armed.key.take().map(TimerKey::cancel).is_some();
-        let _ = rx.try_recv(); // no stale value after stop
-        pending
+        let unreceived = rx.try_recv().is_ok(); // no stale value after stop
+        pending || unreceived
     }
 
     fn reset(
@@ -245,11 +248,11 @@ impl Schedule {
         let mut armed = self.armed.lock();
         armed.generation += 1;
         let pending = armed.key.take().map(TimerKey::cancel).is_some();
-        let _ = rx.try_recv();
+        let unreceived = rx.try_recv().is_ok();
         armed.next = Instant::now().checked_add(d).unwrap_or_else(far_future);
         armed.period = period;
         self.arm(&mut armed);
-        pending
+        pending || unreceived
     }
 }
 
@@ -281,14 +284,17 @@ impl Timer {
         &self.rx
     }
 
-    /// Stops the timer; `true` if it had not fired yet. Afterwards nothing is
-    /// received from [`c`](Timer::c) until a [`reset`](Timer::reset).
+    /// Stops the timer; `true` if it was active: it had not fired, or its
+    /// value was not received yet (Go 1.23's synchronous timer channels; the
+    /// value is discarded). Afterwards nothing is received from
+    /// [`c`](Timer::c) until a [`reset`](Timer::reset).
     pub fn stop(&self) -> bool {
         self.schedule.stop(&self.rx)
     }
 
-    /// Makes the timer fire after `d` from now; `true` if it had been active.
-    /// A value not yet received from the previous firing is discarded.
+    /// Makes the timer fire after `d` from now; `true` if it had been active
+    /// (as for [`stop`](Timer::stop)). A value not yet received from the
+    /// previous firing is discarded.
     pub fn reset(&self, d: Duration) -> bool {
         self.schedule.reset(&self.rx, d, None)
     }

@@ -60,13 +60,23 @@ fn timer_stop_and_reset() {
     assert!(t.c().recv_timeout(Duration::from_secs(5)).is_ok());
     assert!(!t.stop(), "it fired already");
 
-    // A fired but unread value is discarded by reset: no stale value.
+    // A fired but unread value is discarded by reset: no stale value. As in
+    // Go 1.23 (synchronous timer channels), the timer counts as active until
+    // its value is received, so reset reports `true`.
     let t = Timer::new(MS);
     std::thread::sleep(10 * MS);
     let before_reset = Instant::now();
-    assert!(!t.reset(20 * MS));
+    assert!(t.reset(20 * MS), "its value was never received");
     let at = t.c().recv_blocking().unwrap();
     assert!(at >= before_reset + 20 * MS);
+    assert!(!t.reset(Duration::from_secs(3600)), "received: not active");
+
+    // Likewise stop: it drains the unread value and reports `true`.
+    let t = Timer::new(MS);
+    std::thread::sleep(10 * MS);
+    assert!(t.stop(), "its value was never received");
+    assert_eq!(t.c().try_recv(), Err(TryRecvError::Empty));
+    assert!(!t.stop());
 }
 
 #[test]
