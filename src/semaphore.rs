@@ -11,7 +11,8 @@
 //!     assert!(sem.try_acquire(2).is_none());          // only one left
 //!     drop(two);                                      // Drop releases
 //!     assert!(sem.try_acquire(3).is_some());
-//!     assert!(sem.acquire(&ctx, 4).await.is_err());   // more than the size: fails at once
+//!     let (short, _cancel) = ctx.with_timeout(std::time::Duration::from_millis(5));
+//!     assert!(sem.acquire(&short, 4).await.is_err()); // more than the size: waits for `short`
 //! });
 //! ```
 //!
@@ -23,10 +24,10 @@
 //! - A context that is already done fails `acquire` even when permits are free
 //!   (Go's rule). A waiter whose context ends leaves the queue and, if it was
 //!   at the head, lets the ones behind it through.
-//! - A request larger than the semaphore's size can never be served: it fails
-//!   *at once* with [`ContextError::Canceled`] instead of waiting for its
-//!   context to end as x/sync does. The signature fixes the error type; a
-//!   request that cannot ever succeed has been, in effect, cancelled.
+//! - A request larger than the semaphore's size can never be served: as in
+//!   x/sync, it waits (outside the queue, so it blocks nobody) for its
+//!   context to end and returns the context's error. With a context that can
+//!   never end it waits forever, as x/sync's does.
 //! - No permit is ever lost: a dropped `acquire` future gives back a grant it
 //!   had not yet observed; [`Permit`] gives its count back on drop.
 //! - Permits granted to a waiter whose context ends at the same moment are
@@ -107,8 +108,9 @@ impl Weighted {
     }
 
     /// Acquires `n` permits, waiting in FIFO order until they are free or `ctx`
-    /// is done. Fails with `ctx`'s error if it is done first (or already), and
-    /// at once with [`ContextError::Canceled`] if `n` exceeds the size.
+    /// is done. Fails with `ctx`'s error if it is done first (or already). A
+    /// request for more than the size can never be served: it waits for `ctx`
+    /// to end (x/sync).
     pub async fn acquire(&self, ctx: &Context, n: u64) -> Result<Permit, ContextError> {
         Acquire {
             sem: self,
@@ -232,7 +234,12 @@ impl Acquire<'_> {
             return Poll::Ready(Ok(self.sem.permit(self.n)));
         }
         if self.n > sem.size {
-            return Poll::Ready(Err(ContextError::Canceled));
+            // x/sync: it can never be served; wait for the context to end.
+            drop(state);
+            return match self.ctx.poll_cancelled(&mut self.wait, cx) {
+                Poll::Ready(()) => Poll::Ready(Err(self.ctx_err())),
+                Poll::Pending => Poll::Pending,
+            };
         }
         let ticket = state.next_ticket;
         state.next_ticket += 1;

@@ -92,13 +92,25 @@ fn acquire_sequence_and_forget() {
 }
 
 #[test]
-fn a_request_larger_than_the_size_fails_at_once() {
+fn a_request_larger_than_the_size_waits_for_its_context_to_end() {
+    // x/sync: `if n > s.size { <-ctx.Done(); return ctx.Err() }`.
     let sem = Weighted::new(10);
     gort::run(async {
-        let r = sem.acquire(&Context::background(), 11).await;
-        assert_eq!(r.unwrap_err(), ContextError::Canceled);
-        let (ctx, _c) = Context::background().with_timeout(Duration::from_secs(60));
-        assert!(sem.acquire(&ctx, 11).await.is_err());
+        let (ctx, _c) = Context::background().with_timeout(Duration::from_millis(30));
+        let r = sem.acquire(&ctx, 11).await;
+        assert_eq!(r.unwrap_err(), ContextError::DeadlineExceeded);
+        assert!(
+            ctx.err().is_some(),
+            "it returned only once its context ended"
+        );
+        // Without joining the queue: a smaller request behind it is served.
+        let (ctx, cancel) = Context::background().with_cancel();
+        let mut big = pin!(sem.acquire(&ctx, 11));
+        assert!(poll_once(&mut big).is_pending());
+        assert_eq!(sem.waiters(), 0);
+        assert!(sem.try_acquire(10).is_some());
+        cancel.cancel();
+        assert_eq!(big.await.unwrap_err(), ContextError::Canceled);
     });
     assert_eq!(sem.waiters(), 0);
 }
