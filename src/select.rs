@@ -20,12 +20,16 @@
 //! (In async code the same arms go in `gort::select!`; a `default => …` arm
 //! makes either form non-blocking.)
 //!
-//! Expansion, roughly: `match (pin!(RecvCase::new(&rx)), pin!(SendCase::new(&tx,
-//! v)), …) { (mut c0, mut c1, …) => { let i =
+//! Expansion, roughly: `let (c0, c1, …) = match (pin!(RecvCase::new(&rx)),
+//! pin!(SendCase::new(&tx, v)), …) { (mut c0, mut c1, …) => { let i =
 //! Selecting::new(CaseList(c0.as_mut(), CaseList(c1.as_mut(), … End))).await;
-//! if i == 0 { let v = c0.as_mut().take(); body0 } else if i == 1 { … } } }`. Binding the cases in a `match` keeps temporaries such as
+//! (if i == 0 { Some(c0.as_mut().take()) } else { None }, …) } }; if let
+//! Some(v) = c0 { body0 } else if let Some(res) = c1 { body1 } … else {
+//! default }`. Binding the cases in a `match` keeps temporaries such as
 //! `ctx.done()` alive for the whole select; the cases are pinned because a
-//! parked select's channels point at the waiters inside them.
+//! parked select's channels point at the waiters inside them. The arms run
+//! after the cases are gone, so an arm may assign to a channel variable a
+//! case borrowed (`rx = chan::never()`, Go's `ch = nil`).
 
 /// Waits on several channel operations at once; exactly one takes effect.
 ///
@@ -119,24 +123,28 @@ macro_rules! __select_expand {
         $default
     };
     (@$mode:ident ($([$case:ident ($idx:expr) $kind:ident ($ch:expr) ($($v:expr)?) ($p:pat) ($body:expr)])+)
-        ($($default:expr)?)) => {
-        match ($(::std::pin::pin!($crate::__select_case!($kind ($ch) ($($v)?))),)+) {
+        ($($default:expr)?)) => {{
+        // The chosen case's outcome is taken out, and every case (and every
+        // temporary channel) dropped, before the arm runs: the cases borrow
+        // their channels, and an arm may assign to one (Go's `ch = nil`
+        // idiom, here `rx = chan::never()`).
+        let ($($case,)+) = match ($(::std::pin::pin!($crate::__select_case!($kind ($ch) ($($v)?))),)+) {
             ($(mut $case,)+) => {
                 let __gort_index = $crate::__select_wait!(@$mode ($($default)?) $($case)+);
-                match __gort_index {
-                    ::std::option::Option::Some(__gort_index) => {
-                        $(if __gort_index == $idx {
-                            let $p = $case.as_mut().take();
-                            $body
-                        } else)+ {
-                            ::std::unreachable!("select: no such case")
-                        }
+                ($(match __gort_index {
+                    ::std::option::Option::Some(__gort_index) if __gort_index == $idx => {
+                        ::std::option::Option::Some($case.as_mut().take())
                     }
-                    ::std::option::Option::None => $crate::__select_default!($($default)?),
-                }
+                    _ => ::std::option::Option::None,
+                },)+)
             }
+        };
+        $(if let ::std::option::Option::Some($p) = $case {
+            $body
+        } else)+ {
+            $crate::__select_default!($($default)?)
         }
-    };
+    }};
 }
 
 #[doc(hidden)]

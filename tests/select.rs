@@ -635,3 +635,51 @@ fn select_over_values_that_are_not_send() {
     });
     assert_eq!(task.unwrap(), Some(1));
 }
+
+#[test]
+fn an_arm_may_disable_its_own_case_the_go_way() {
+    // Go: `case v, ok := <-a: if !ok { a = nil }`, merging two channels
+    // until both are closed. The arm assigns to the channel its case
+    // borrowed.
+    let (a_tx, mut a) = chan::bounded::<u32>(4);
+    let (b_tx, mut b) = chan::bounded::<u32>(4);
+    for i in 0..3 {
+        a_tx.try_send(i).unwrap();
+        b_tx.try_send(10 + i).unwrap();
+    }
+    drop((a_tx, b_tx));
+    let mut got = Vec::new();
+    let mut open = 2;
+    while open > 0 {
+        select_blocking! {
+            recv(a) -> v => match v {
+                Some(v) => got.push(v),
+                None => { a = chan::never(); open -= 1; }
+            },
+            recv(b) -> v => match v {
+                Some(v) => got.push(v),
+                None => { b = chan::never(); open -= 1; }
+            },
+        }
+    }
+    got.sort_unstable();
+    assert_eq!(got, [0, 1, 2, 10, 11, 12]);
+
+    // The same in async code, with `default` and a send arm that replaces
+    // its channel.
+    let (tx1, rx1) = chan::bounded::<u32>(1);
+    let (tx2, rx2) = chan::bounded::<u32>(1);
+    let sent = gort::run(async move {
+        let mut tx = tx1;
+        let mut sent = 0;
+        for i in 0..4 {
+            select! {
+                send(tx, i) -> res => { res.unwrap(); sent += 1; tx = tx2.clone(); },
+                default => {},
+            }
+        }
+        sent
+    });
+    assert_eq!(sent, 2);
+    assert_eq!((rx1.try_recv(), rx2.try_recv()), (Ok(0), Ok(1)));
+}
