@@ -983,6 +983,13 @@ impl<T: Send + 'static> DynCase for SendCase<'_, T> {
 
 /// A select over cases known only at run time: Go's `reflect.Select`.
 ///
+/// Its values must be `Send + 'static`, which DESIGN's signatures do not
+/// say: the chosen case's outcome comes back type-erased in [`Selected`],
+/// whose `recv::<T>` checks the type (`Any`, hence `'static`), and one
+/// `Select` type holds cases of any `T`, so it can be `Send` (awaited inside
+/// [`go`](crate::go)) only if every value is. `select!` has neither limit:
+/// it keeps each case's type.
+///
 /// ```
 /// let (tx1, rx1) = gort::chan::bounded::<i32>(1);
 /// let (tx2, rx2) = gort::chan::bounded::<&str>(1);
