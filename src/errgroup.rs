@@ -200,11 +200,10 @@ impl<E: Send + 'static> Group<E> {
     }
 }
 
+/// A slot; with a limit of 0, never (Go blocks every `Go` forever): a
+/// request larger than the semaphore waits for its context, which here
+/// never ends.
 async fn take_slot(slots: &Weighted) -> Permit {
-    if slots.size() == 0 {
-        // Go: a limit of 0 blocks every `Go` forever.
-        std::future::pending::<()>().await;
-    }
     slots
         .acquire(&Context::background(), 1)
         .await

@@ -155,6 +155,12 @@ fn try_go_respects_the_limit() {
 
     g.set_limit(Some(0));
     assert!(!g.try_go(async { Ok(()) }), "a limit of 0 admits nobody");
+    // And `go` waits forever, as Go's does.
+    let mut go = std::pin::pin!(g.go(async { Ok(()) }));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..3 {
+        assert!(go.as_mut().poll(&mut cx).is_pending());
+    }
 }
 
 #[test]
