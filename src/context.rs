@@ -74,9 +74,15 @@
 //! - The parent holds its children weakly; a timer callback holds its node
 //!   weakly. Only handles (and descendants, through their parent link, a
 //!   pending after-func and the receivers of `done`, as in Go where the
-//!   parent's child set keeps it) keep a node alive. The `done` channel holds
-//!   its node until its last receiver goes or it is closed, which breaks the
-//!   cycle through the node's `done_tx`.
+//!   parent's child set keeps it) keep a node alive.
+//! - `done`'s channel holds its node (a *keep-alive*) only while the node's
+//!   handle count is zero, the channel is open, and a receiver other than
+//!   the node's own lives. It is set by the last handle's drop and taken by
+//!   the drop of the last such receiver (`Sender::watch`), each checking the
+//!   other's count under the channel's lock, or by the close; so the cycle
+//!   through the node's `done_tx` lasts only while a task watches `done`,
+//!   and a `select!` loop over `ctx.done()` with the context alive never
+//!   touches it.
 //!
 //! # Rejected
 //! - One lock for the whole tree: cancelling one subtree would serialise with
@@ -98,7 +104,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::loom::Mutex;
-use crate::loom::atomic::{AtomicBool, AtomicU8, Ordering};
+use crate::loom::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::runtime::timer::{self, TimerKey};
 
 /// Why a context ended: Go's `context.Canceled` and `context.DeadlineExceeded`.
@@ -173,7 +179,7 @@ struct Node {
     parent: Option<Context>,
     /// The nearest cancellable context at or above this one; `None` if this
     /// context can never be cancelled (background, todo, `without_cancel`).
-    cancel: Option<Arc<CancelCtx>>,
+    cancel: Option<Handle>,
     kind: Kind,
 }
 
@@ -193,13 +199,13 @@ enum Kind {
 /// to the same cancellation.
 #[derive(Clone)]
 pub struct CancelFunc {
-    ctx: Arc<CancelCtx>,
+    ctx: Handle,
 }
 
 /// Cancels the context it was returned with, recording a cause.
 #[derive(Clone)]
 pub struct CancelCauseFunc {
-    ctx: Arc<CancelCtx>,
+    ctx: Handle,
 }
 
 /// The handle of a function registered with [`Context::after_func`].
@@ -225,9 +231,48 @@ struct CancelCtx {
     /// The effective deadline: this context's or the nearest ancestor's.
     deadline: Option<Instant>,
     inner: Mutex<Inner>,
-    /// A receiver of a closed channel, handed out by `done()` once the
-    /// context is cancelled (made on first use).
-    closed_done: OnceLock<crate::chan::Receiver<()>>,
+    /// The receiver handed out by `done()`, made on first use.
+    done: OnceLock<crate::chan::Receiver<()>>,
+    /// Live [`Handle`]s: the contexts and cancel functions through which
+    /// `done()` can be asked for or the context cancelled.
+    handles: AtomicUsize,
+}
+
+/// A counted reference to a [`CancelCtx`], held by what the user holds: a
+/// [`Context`] (its own node, or a value context over it), a [`CancelFunc`],
+/// a [`CancelCauseFunc`]. When the last one goes while tasks still hold
+/// receivers of `done`, the channel keeps the node alive
+/// (`CancelCtx::last_handle_gone`), so that `done` still closes on a
+/// cancellation (the deadline, an ancestor's cancel), not when the node is
+/// freed; it lets go once those receivers are gone.
+struct Handle(Arc<CancelCtx>);
+
+impl Handle {
+    fn new(core: Arc<CancelCtx>) -> Handle {
+        core.handles.fetch_add(1, Ordering::Relaxed);
+        Handle(core)
+    }
+}
+
+impl Clone for Handle {
+    fn clone(&self) -> Handle {
+        Handle::new(Arc::clone(&self.0))
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if self.0.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.last_handle_gone();
+        }
+    }
+}
+
+impl std::ops::Deref for Handle {
+    type Target = Arc<CancelCtx>;
+    fn deref(&self) -> &Arc<CancelCtx> {
+        &self.0
+    }
 }
 
 struct Inner {
@@ -237,8 +282,7 @@ struct Inner {
     parent: Option<(Arc<CancelCtx>, usize)>,
     timer: Option<TimerKey>,
     /// Closed on cancellation; `None` before `done()` was first called and after
-    /// cancellation. Its channel keeps this node alive while it has
-    /// receivers (see `CancelCtx::done`).
+    /// cancellation. Its channel may keep this node alive (module docs).
     done_tx: Option<crate::chan::Sender<()>>,
 }
 
@@ -303,14 +347,24 @@ impl Context {
     /// is. Go's `context.WithCancel`.
     pub fn with_cancel(&self) -> (Context, CancelFunc) {
         let (ctx, core) = self.derive_cancel(self.deadline());
-        (ctx, CancelFunc { ctx: core })
+        (
+            ctx,
+            CancelFunc {
+                ctx: Handle::new(core),
+            },
+        )
     }
 
     /// Like [`with_cancel`](Context::with_cancel), with a cancel function that
     /// records a cause. Go's `context.WithCancelCause`.
     pub fn with_cancel_cause(&self) -> (Context, CancelCauseFunc) {
         let (ctx, core) = self.derive_cancel(self.deadline());
-        (ctx, CancelCauseFunc { ctx: core })
+        (
+            ctx,
+            CancelCauseFunc {
+                ctx: Handle::new(core),
+            },
+        )
     }
 
     /// A child that is also cancelled, with `DeadlineExceeded`, at `at`. If
@@ -351,7 +405,12 @@ impl Context {
         } else {
             core.arm_timer(at, cause);
         }
-        (ctx, CancelFunc { ctx: core })
+        (
+            ctx,
+            CancelFunc {
+                ctx: Handle::new(core),
+            },
+        )
     }
 
     /// A child that carries `v` under `key`; every other lookup goes on to
@@ -423,9 +482,9 @@ impl Context {
         } else {
             let slot = inner.entries.insert(Entry::AfterFunc {
                 shared,
-                _pin: core.clone(),
+                _pin: Arc::clone(core),
             });
-            handle.registered = Some((core.clone(), slot));
+            handle.registered = Some((Arc::clone(core), slot));
         }
         handle
     }
@@ -473,7 +532,7 @@ impl Context {
         let ctx = Context {
             node: Arc::new(Node {
                 parent: Some(self.clone()),
-                cancel: Some(core.clone()),
+                cancel: Some(Handle::new(core.clone())),
                 kind: Kind::Cancel,
             }),
         };
@@ -531,7 +590,8 @@ impl CancelCtx {
                 timer: None,
                 done_tx: None,
             }),
-            closed_done: OnceLock::new(),
+            done: OnceLock::new(),
+            handles: AtomicUsize::new(0),
         }
     }
 
@@ -586,37 +646,39 @@ impl CancelCtx {
         }));
     }
 
-    /// A receiver of this context's `done` channel. While it lives, it keeps
-    /// this node alive (through the channel's keep-alive), and with it the
-    /// node's deadline timer and its link to its parent: a task watching
-    /// `done` sees it closed by a cancel, never by its context's handles
-    /// being dropped. The channel is made on first use, and made afresh if
-    /// every receiver of the last one is gone.
-    fn done(self: &Arc<Self>) -> crate::chan::Receiver<()> {
-        if let Some(rx) = self.closed_done.get() {
+    /// A receiver of this context's `done` channel, made on first use. The
+    /// node keeps one receiver itself and hands out clones; the channel is
+    /// marked *watched*, so it can keep the node alive for its other
+    /// receivers once the last [`Handle`] is gone (`last_handle_gone`).
+    fn done(&self) -> crate::chan::Receiver<()> {
+        if let Some(rx) = self.done.get() {
             return rx.clone();
         }
         let mut inner = self.inner.lock();
-        if self.is_cancelled() {
-            drop(inner);
-            return self
-                .closed_done
-                .get_or_init(|| {
-                    let (tx, rx) = crate::chan::unbuffered();
+        self.done
+            .get_or_init(|| {
+                let (tx, rx) = crate::chan::unbuffered();
+                if self.is_cancelled() {
                     tx.close();
-                    rx
-                })
-                .clone();
+                } else {
+                    tx.watch();
+                    inner.done_tx = Some(tx);
+                }
+                rx
+            })
+            .clone()
+    }
+
+    /// The last [`Handle`] is gone. If tasks still hold receivers of `done`,
+    /// the channel keeps this node alive (with its timer and its parent
+    /// link) until they are gone or it is closed: Go closes `done` only on a
+    /// cancellation, and a watcher must not see it closed because the
+    /// handles went. Without watchers the node goes with its last `Arc`.
+    fn last_handle_gone(self: &Arc<Self>) {
+        let inner = self.inner.lock();
+        if let Some(tx) = &inner.done_tx {
+            tx.keep_alive_while_watched(self);
         }
-        if let Some(rx) = inner.done_tx.as_ref().and_then(|tx| tx.subscribe()) {
-            return rx;
-        }
-        let (tx, rx) = crate::chan::unbuffered();
-        tx.keep_alive_while_received(self.clone());
-        // A channel whose receivers are all gone is dropped here, closed;
-        // nobody can see it.
-        inner.done_tx = Some(tx);
-        rx
     }
 
     /// Cancels this node and its whole subtree. `unlink`: remove this node

@@ -570,7 +570,7 @@ fn done_stays_open_when_its_context_handles_are_dropped() {
 
 #[test]
 fn dropping_the_last_done_receiver_releases_the_context() {
-    let (parent, _cancel) = Context::background().with_cancel();
+    let (parent, cancel_parent) = Context::background().with_cancel();
     let (ctx, cancel) = parent.with_timeout(Duration::from_secs(600));
     let first = ctx.done();
     let second = ctx.done();
@@ -581,14 +581,45 @@ fn dropping_the_last_done_receiver_releases_the_context() {
     assert_eq!(parent.registered_entries(), 1, "a receiver is left");
     drop(second);
     assert_eq!(parent.registered_entries(), 0);
-    // A context asked for `done` again after its receivers went gets a new
-    // channel that still closes on cancel.
+    // Asked for `done` again after its receivers went (a `select!` loop
+    // over `ctx.done()` does that every round), a context is kept alive
+    // again, and its channel still closes on cancel.
     let (ctx, cancel) = parent.with_cancel();
-    drop(ctx.done());
+    for _ in 0..3 {
+        drop(ctx.done());
+    }
     let again = ctx.done();
-    cancel.cancel();
+    drop((ctx, cancel));
+    assert_eq!(parent.registered_entries(), 1, "`again` keeps it");
+    cancel_parent.cancel();
     assert_eq!(again.recv_blocking(), None);
-    assert_eq!(ctx.done().recv_blocking(), None);
+}
+
+#[test]
+fn last_handle_and_last_watcher_racing_leak_nothing() {
+    // The last handle going hands the node to the `done` channel if a
+    // watcher is left; the last watcher going takes it back. Raced from two
+    // threads, the node must end up freed (unlinked from its parent), and a
+    // watcher that outlives the handles must never see `done` closed.
+    let (parent, _cancel) = Context::background().with_cancel();
+    for i in 0..2_000 {
+        let (ctx, cancel) = parent.with_timeout(Duration::from_secs(600));
+        let watcher = ctx.done();
+        let extra = (i % 2 == 0).then(|| ctx.done());
+        let barrier = Barrier::new(2);
+        thread::scope(|s| {
+            s.spawn(|| {
+                barrier.wait();
+                drop((ctx, cancel));
+            });
+            barrier.wait();
+            if let Some(extra) = extra {
+                assert_eq!(extra.try_recv(), Err(gort::chan::TryRecvError::Empty));
+            }
+            drop(watcher);
+        });
+        assert_eq!(parent.registered_entries(), 0, "round {i}");
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 #![cfg(gort_loom)]
 //! loom models of the context tree's cancel propagation: cancel racing with
-//! derive, with a child's own cancel and drop, and the err/cause publication.
+//! derive, with a child's own cancel and drop, the err/cause publication,
+//! and `done`'s keep-alive handed between the last handle and the last watcher.
 //!
 //! Run: `RUSTFLAGS="--cfg gort_loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_context`
 
@@ -70,5 +71,40 @@ fn err_and_cause_are_published_together() {
         });
         cancel.cancel(None);
         reader.join().unwrap();
+    });
+}
+
+#[test]
+fn last_handle_racing_with_last_watcher_frees_the_node() {
+    // The last handle hands the node to `done`'s channel if a watcher is
+    // left; the last watcher takes it back. Every interleaving must end
+    // with the node freed (unlinked from its parent), and the watcher must
+    // see `done` open while it holds it, as nothing cancelled the context.
+    model(|| {
+        let (parent, _cancel) = Context::background().with_cancel();
+        let (ctx, cancel) = parent.with_cancel();
+        let watcher = ctx.done();
+        let t = thread::spawn(move || drop((ctx, cancel)));
+        assert_eq!(watcher.try_recv(), Err(gort::chan::TryRecvError::Empty));
+        drop(watcher);
+        t.join().unwrap();
+        assert_eq!(parent.registered_entries(), 0);
+    });
+}
+
+#[test]
+fn cancel_racing_with_the_last_handle_and_a_watcher() {
+    // A cancel closes `done` (and lets go of a keep-alive) while the last
+    // handle goes: the watcher sees it closed, and nothing leaks.
+    model(|| {
+        let (parent, cancel_parent) = Context::background().with_cancel();
+        let (ctx, cancel) = parent.with_cancel();
+        let watcher = ctx.done();
+        let t = thread::spawn(move || drop((ctx, cancel)));
+        cancel_parent.cancel();
+        t.join().unwrap();
+        assert_eq!(watcher.try_recv(), Err(gort::chan::TryRecvError::Closed));
+        drop(watcher);
+        assert_eq!(parent.registered_entries(), 0);
     });
 }

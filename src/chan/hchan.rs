@@ -27,7 +27,7 @@ use std::task::Waker;
 
 use super::lock::{SpinGuard, SpinLock};
 use super::waiter::{Commit, Selector, WaitQueue, Waiter};
-use crate::loom::atomic::AtomicUsize;
+use crate::loom::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::runtime::timer::TimerKey;
 
 /// A channel: shared by every [`Sender`](super::Sender) and
@@ -57,6 +57,9 @@ pub(crate) struct Chan<T> {
     pub(crate) senders: AtomicUsize,
     /// Live `Receiver` handles; the last one dropped fails later sends.
     pub(crate) receivers: AtomicUsize,
+    /// One receiver is the owner's own (`Sender::watch`): a drop that
+    /// leaves only that one lets go of the keep-alive.
+    pub(crate) watched: AtomicBool,
 }
 
 // The lock word (padded to the state's alignment) and every field before
@@ -126,6 +129,7 @@ impl<T> Chan<T> {
             }),
             senders: AtomicUsize::new(senders),
             receivers: AtomicUsize::new(1),
+            watched: AtomicBool::new(false),
         }
     }
 
@@ -168,6 +172,30 @@ impl<T> Chan<T> {
         }
     }
 
+    /// Keeps `owner` alive while the channel is open and has a receiver
+    /// besides the owner's own (`Sender::watch`). Counted under the lock,
+    /// as `unwatched` checks it: either that drop comes first and we see
+    /// one receiver, or it finds the keep-alive set.
+    pub(crate) fn keep_alive_while_watched<O: Any + Send + Sync>(&self, owner: &Arc<O>) {
+        let mut state = self.lock();
+        if !state.closed && self.receivers.load(Ordering::Acquire) > 1 {
+            state.keep_alive = Some(owner.clone());
+        }
+    }
+
+    /// A watcher left and only the owner's receiver remains: lets go of the
+    /// keep-alive, unless a receiver came back meanwhile.
+    pub(crate) fn unwatched(&self) {
+        let keep_alive = {
+            let mut state = self.lock();
+            if self.receivers.load(Ordering::Acquire) > 1 {
+                return;
+            }
+            state.keep_alive.take()
+        };
+        drop(keep_alive); // after unlocking: it may free the owner
+    }
+
     /// Gives back a value that was handed to a receive future dropped before
     /// it returned it: to a parked receiver if there is one, else to the head
     /// of the buffer. Nothing is lost.
@@ -192,12 +220,6 @@ impl<T> State<T> {
     /// Records the timer to cancel when the last receiver goes.
     pub(crate) fn set_timer(&mut self, timer: TimerKey) {
         self.timer = Some(timer);
-    }
-
-    /// Keeps `owner` alive until the last receiver goes or the channel
-    /// closes (see the field).
-    pub(crate) fn set_keep_alive(&mut self, owner: Arc<dyn Any + Send + Sync>) {
-        self.keep_alive = Some(owner);
     }
 
     /// Sends without waiting. `me`: the operation asking, whose own waiters

@@ -218,26 +218,21 @@ impl<T> Sender<T> {
         self.chan.lock().cap
     }
 
-    /// A new receiver of this channel, unless every receiver is gone: once
-    /// the count has reached zero it never rises again, so what was released
-    /// with the last receiver (`keep_alive_while_received`) stays released.
-    pub(crate) fn subscribe(&self) -> Option<Receiver<T>> {
-        self.chan
-            .receivers
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n > 0).then_some(n + 1)
-            })
-            .ok()?;
-        Some(Receiver::from_chan(self.chan.clone()))
+    /// Marks the channel *watched*: one receiver is its owner's own (a
+    /// context's `done`), the others are watchers, and once the owner asks
+    /// (`keep_alive_while_watched`) the channel keeps it alive while any
+    /// watcher lives. Called before any receiver is handed out.
+    pub(crate) fn watch(&self) {
+        self.chan.watched.store(true, Ordering::Relaxed);
     }
 
-    /// Keeps `owner` alive while a receiver of this channel lives and the
-    /// channel is open (a context's `done`: `context.rs`).
-    pub(crate) fn keep_alive_while_received(
+    /// Keeps `owner` alive while the channel is open and a receiver other
+    /// than the owner's own lives; see [`watch`](Sender::watch).
+    pub(crate) fn keep_alive_while_watched<O: std::any::Any + Send + Sync>(
         &self,
-        owner: std::sync::Arc<dyn std::any::Any + Send + Sync>,
+        owner: &std::sync::Arc<O>,
     ) {
-        self.chan.lock().set_keep_alive(owner);
+        self.chan.keep_alive_while_watched(owner);
     }
 }
 
@@ -360,8 +355,11 @@ impl<T> Drop for Receiver<T> {
         // A value handed to a parked `poll_next` goes back to the channel
         // before this receiver stops counting.
         self.stream = None;
-        if self.chan.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.chan.disconnect_receivers();
+        match self.chan.receivers.fetch_sub(1, Ordering::AcqRel) {
+            1 => self.chan.disconnect_receivers(),
+            // Only the owner's own receiver is left (`Sender::watch`).
+            2 if self.chan.watched.load(Ordering::Relaxed) => self.chan.unwatched(),
+            _ => {}
         }
     }
 }
