@@ -3,10 +3,9 @@
 //! select futures.
 
 use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context as TaskCx, Poll, Wake, Waker};
+use std::task::{Context as TaskCx, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,48 +13,8 @@ use gort::chan::{TryRecvError, TrySendError};
 use gort::context::{Context, ContextError};
 use gort::{Runtime, Select, go, select, select_blocking, yield_now};
 
-struct ThreadWaker(thread::Thread);
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-fn foreign_block_on<F: Future>(f: F) -> F::Output {
-    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
-    let mut cx = TaskCx::from_waker(&waker);
-    let mut f = pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        thread::park();
-    }
-}
-
-fn noop_waker() -> Waker {
-    struct Noop;
-    impl Wake for Noop {
-        fn wake(self: Arc<Self>) {}
-    }
-    Waker::from(Arc::new(Noop))
-}
-
-fn within<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let h = thread::spawn(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = tx.send(());
-        r
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => match h.join().unwrap() {
-            Ok(r) => r,
-            Err(p) => std::panic::resume_unwind(p),
-        },
-        Err(_) => panic!("hung: did not finish within {secs}s"),
-    }
-}
+mod design_support;
+use design_support::*;
 
 /// Go: a select never pairs its own send case with its own recv case.
 #[test]

@@ -1,11 +1,8 @@
 //! DESIGN.md conformance, black-box (public API only): §5 time, §6 context,
 //! §7 WaitGroup / errgroup / semaphore, and the matching §10 details.
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::{Context as TaskCx, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,58 +14,8 @@ use gort::sync::WaitGroup;
 use gort::time::{Elapsed, Ticker, Timer, after, sleep, tick, timeout};
 use gort::{go, run, select, select_blocking};
 
-struct ThreadWaker(thread::Thread);
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-fn foreign_block_on<F: Future>(f: F) -> F::Output {
-    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
-    let mut cx = TaskCx::from_waker(&waker);
-    let mut f = pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        thread::park();
-    }
-}
-
-fn within<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let h = thread::spawn(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = tx.send(());
-        r
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => match h.join().unwrap() {
-            Ok(r) => r,
-            Err(p) => std::panic::resume_unwind(p),
-        },
-        Err(_) => panic!("hung: did not finish within {secs}s"),
-    }
-}
-
-fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-    cond()
-}
-
-fn panic_msg(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
-}
+mod design_support;
+use design_support::*;
 
 #[derive(Debug)]
 struct MyErr(&'static str);
