@@ -409,15 +409,9 @@ fn abort_before_run_is_aborted() {
 
 #[test]
 fn abort_waiting_task_drops_it() {
-    struct Guard(Arc<AtomicBool>);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
     let rt = Runtime::builder().procs(2).build().unwrap();
     let dropped = Arc::new(AtomicBool::new(false));
-    let g = Guard(dropped.clone());
+    let g = SetOnDrop(dropped.clone());
     let (_tx, rx) = gort::chan::unbuffered::<()>();
     let h = rt.go(async move {
         let _g = g;
@@ -503,15 +497,9 @@ fn num_goroutines_counts_live_tasks() {
 
 #[test]
 fn dropping_runtime_drops_unfinished_tasks() {
-    struct Guard(Arc<AtomicBool>);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
     let rt = Runtime::builder().procs(2).build().unwrap();
     let dropped = Arc::new(AtomicBool::new(false));
-    let g = Guard(dropped.clone());
+    let g = SetOnDrop(dropped.clone());
     let (tx, rx) = gort::chan::unbuffered::<()>();
     let h = rt.go(async move {
         let _g = g;
