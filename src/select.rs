@@ -20,6 +20,18 @@
 //! (In async code the same arms go in `gort::select!`; a `default => …` arm
 //! makes either form non-blocking.)
 //!
+//! An arm's pattern is an identifier or `_`: a refutable one would let a case
+//! commit and then fall through, losing its value, so it does not compile.
+//!
+//! ```compile_fail
+//! let (tx, rx) = gort::chan::bounded::<u32>(1);
+//! tx.try_send(5).unwrap();
+//! gort::select_blocking! {
+//!     recv(rx) -> Some(0) => {},
+//!     default => {},
+//! }
+//! ```
+//!
 //! Expansion, roughly: `let (c0, c1, …) = match (pin!(RecvCase::new(&rx)),
 //! pin!(SendCase::new(&tx, v)), …) { (mut c0, mut c1, …) => { let i =
 //! Selecting::new(CaseList(c0.as_mut(), CaseList(c1.as_mut(), … End))).await;
@@ -139,7 +151,11 @@ macro_rules! __select_expand {
                 },)+)
             }
         };
-        $(if let ::std::option::Option::Some($p) = $case {
+        $(if let ::std::option::Option::Some(__gort_outcome) = $case {
+            // A `let`, as in a `match` arm: the pattern must be
+            // irrefutable (an identifier or `_`), and `_` drops the value
+            // here, before the body (the block moves it out).
+            let $p = { __gort_outcome };
             $body
         } else)+ {
             $crate::__select_default!($($default)?)

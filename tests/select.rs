@@ -683,3 +683,16 @@ fn an_arm_may_disable_its_own_case_the_go_way() {
     assert_eq!(sent, 2);
     assert_eq!((rx1.try_recv(), rx2.try_recv()), (Ok(0), Ok(1)));
 }
+
+#[test]
+fn an_arm_ignoring_its_value_drops_it_before_the_body() {
+    // `-> _` drops the received value at once, as `let _ = value;` would
+    // not: a permit received and ignored is free again inside the arm.
+    let sem = gort::semaphore::Weighted::new(1);
+    let (tx, rx) = chan::bounded(1);
+    tx.try_send(sem.try_acquire(1).unwrap()).unwrap();
+    let free_in_arm = select_blocking! {
+        recv(rx) -> _ => sem.try_acquire(1).is_some(),
+    };
+    assert!(free_in_arm);
+}
