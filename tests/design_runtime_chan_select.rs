@@ -692,15 +692,7 @@ fn try_send_succeeds_against_parked_receiver_on_unbuffered() {
 fn try_recv_succeeds_against_parked_sender() {
     let (tx, rx) = gort::chan::unbuffered::<u32>();
     let t = thread::spawn(move || tx.send_blocking(12));
-    let mut got = None;
-    assert!(wait_until(5, || {
-        if let Ok(v) = rx.try_recv() {
-            got = Some(v);
-            true
-        } else {
-            false
-        }
-    }));
+    let got = try_recv_within(5, &rx);
     assert_eq!(got, Some(12));
     t.join().unwrap().unwrap();
 }
@@ -709,15 +701,7 @@ fn try_recv_succeeds_against_parked_sender() {
 fn try_recv_on_unbuffered_parked_sender_in_task() {
     let (tx, rx) = gort::chan::unbuffered::<u32>();
     let h = go(async move { tx.send(13).await });
-    let mut got = None;
-    assert!(wait_until(5, || {
-        if let Ok(v) = rx.try_recv() {
-            got = Some(v);
-            true
-        } else {
-            false
-        }
-    }));
+    let got = try_recv_within(5, &rx);
     assert_eq!(got, Some(13));
     h.join().unwrap().unwrap();
 }

@@ -82,3 +82,14 @@ impl Drop for SetOnDrop {
         self.0.store(true, Ordering::SeqCst);
     }
 }
+
+/// Polls `rx.try_recv()` until it yields a value or `secs` pass (a
+/// counterpart may not have parked yet).
+pub fn try_recv_within<T>(secs: u64, rx: &gort::chan::Receiver<T>) -> Option<T> {
+    let mut got = None;
+    wait_until(secs, || {
+        got = rx.try_recv().ok();
+        got.is_some()
+    });
+    got
+}
