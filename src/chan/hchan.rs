@@ -87,11 +87,12 @@ pub(crate) struct State<T> {
     /// cancelled when the last `Receiver` goes, since nobody could receive its
     /// value (Go 1.23's collectable `time.After`).
     timer: Option<TimerKey>,
-    /// What a receiver of this channel keeps alive: a context's state, for
-    /// its `done` channel (a task that watches `done` keeps the context's
-    /// deadline timer and parent link, as Go's does). Released when the last
-    /// `Receiver` goes or the channel closes, which breaks the cycle through
-    /// the state's `Sender`.
+    /// What the receivers of a watched channel keep alive: a context's
+    /// state, for its `done` channel, once the context's handles are gone
+    /// (a task that watches `done` keeps the context's deadline timer and
+    /// parent link, as Go's does). Released when only the owner's own
+    /// receiver is left (`unwatched`) or the channel closes, which breaks
+    /// the cycle through the owner's `Sender`.
     keep_alive: Option<Arc<dyn Any + Send + Sync>>,
 }
 
@@ -158,12 +159,10 @@ impl<T> Chan<T> {
     /// The last `Receiver` is gone: parked and later senders fail, and a
     /// timer that would send here is cancelled.
     pub(crate) fn disconnect_receivers(&self) {
-        let (woken, timer, keep_alive) = {
+        let (woken, timer) = {
             let mut state = self.lock();
-            let woken = state.disconnect_receivers();
-            (woken, state.timer.take(), state.keep_alive.take())
+            (state.disconnect_receivers(), state.timer.take())
         };
-        drop(keep_alive);
         woken.wake_all();
         // After unlocking: cancelling drops the timer's callback and the
         // `Sender` it owns.
