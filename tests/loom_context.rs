@@ -108,3 +108,55 @@ fn cancel_racing_with_the_last_handle_and_a_watcher() {
         assert_eq!(parent.registered_entries(), 0);
     });
 }
+
+#[test]
+fn watcher_handed_over_between_threads_while_the_last_handle_goes() {
+    // A watcher cloned and the original dropped on another thread, racing
+    // with the last handle; then the last watcher's drop racing with the
+    // parent's cancel. (From this session's review.)
+    model(|| {
+        let (parent, cancel_parent) = Context::background().with_cancel();
+        let (ctx, cancel) = parent.with_cancel();
+        let w1 = ctx.done();
+        let t1 = thread::spawn(move || drop((ctx, cancel)));
+        let t2 = thread::spawn(move || {
+            let w2 = w1.clone();
+            drop(w1);
+            w2
+        });
+        let w2 = t2.join().unwrap();
+        t1.join().unwrap();
+        assert_eq!(w2.try_recv(), Err(gort::chan::TryRecvError::Empty));
+        assert_eq!(parent.registered_entries(), 1, "w2 keeps it");
+        let t3 = thread::spawn(move || drop(w2));
+        cancel_parent.cancel();
+        t3.join().unwrap();
+        assert_eq!(parent.registered_entries(), 0);
+    });
+}
+
+#[test]
+fn a_handle_asking_for_done_while_the_others_go() {
+    // One thread drops the cancel func, one asks for `done` and drops the
+    // context, one drops the first watcher: the new watcher keeps the
+    // context, and dropping it frees it.
+    model(|| {
+        let (parent, _cancel_parent) = Context::background().with_cancel();
+        let (ctx, cancel) = parent.with_cancel();
+        let w0 = ctx.done();
+        let t1 = thread::spawn(move || drop(cancel));
+        let t2 = thread::spawn(move || {
+            let w = ctx.done();
+            drop(ctx);
+            w
+        });
+        let t3 = thread::spawn(move || drop(w0));
+        let w = t2.join().unwrap();
+        t1.join().unwrap();
+        t3.join().unwrap();
+        assert_eq!(w.try_recv(), Err(gort::chan::TryRecvError::Empty));
+        assert_eq!(parent.registered_entries(), 1);
+        drop(w);
+        assert_eq!(parent.registered_entries(), 0);
+    });
+}
