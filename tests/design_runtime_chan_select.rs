@@ -407,16 +407,23 @@ fn abort_before_run_is_aborted() {
     assert!(!ran.load(Ordering::SeqCst));
 }
 
-#[test]
-fn abort_waiting_task_drops_it() {
-    let rt = Runtime::builder().procs(2).build().unwrap();
+/// A task parked on a receive, holding a guard that sets the returned flag
+/// when the task's future is dropped; the sender keeps it parked.
+fn go_parked_with_guard(rt: &Runtime) -> (JoinHandle<()>, Arc<AtomicBool>, Sender<()>) {
     let dropped = Arc::new(AtomicBool::new(false));
     let g = SetOnDrop(dropped.clone());
-    let (_tx, rx) = gort::chan::unbuffered::<()>();
+    let (tx, rx) = gort::chan::unbuffered::<()>();
     let h = rt.go(async move {
         let _g = g;
         rx.recv().await;
     });
+    (h, dropped, tx)
+}
+
+#[test]
+fn abort_waiting_task_drops_it() {
+    let rt = Runtime::builder().procs(2).build().unwrap();
+    let (h, dropped, _tx) = go_parked_with_guard(&rt);
     thread::sleep(Duration::from_millis(50));
     h.abort();
     let r = within(10, move || h.join());
@@ -498,13 +505,7 @@ fn num_goroutines_counts_live_tasks() {
 #[test]
 fn dropping_runtime_drops_unfinished_tasks() {
     let rt = Runtime::builder().procs(2).build().unwrap();
-    let dropped = Arc::new(AtomicBool::new(false));
-    let g = SetOnDrop(dropped.clone());
-    let (tx, rx) = gort::chan::unbuffered::<()>();
-    let h = rt.go(async move {
-        let _g = g;
-        rx.recv().await;
-    });
+    let (h, dropped, tx) = go_parked_with_guard(&rt);
     thread::sleep(Duration::from_millis(30));
     within(10, move || drop(rt));
     assert!(dropped.load(Ordering::SeqCst));
