@@ -73,6 +73,40 @@ fn fairness_async_send_cases() {
     });
 }
 
+/// Past two cases the poll order is a general shuffle, and past 32 it lives
+/// on the heap: with `n` ready cases (closed channels) of `n + 1`, each
+/// ready one is chosen within 10% of `1/n` of the time, and the case that is
+/// never ready never is.
+#[test]
+fn fairness_among_many_ready_cases() {
+    for n in [3usize, 5, 40] {
+        let closed: Vec<_> = (0..n)
+            .map(|_| {
+                let (tx, rx) = chan::bounded::<()>(1);
+                tx.close();
+                rx
+            })
+            .collect();
+        let (_tx, idle) = chan::bounded::<()>(1);
+        let selects = 2_500 * n;
+        let mut chosen = vec![0usize; n + 1];
+        for _ in 0..selects {
+            let mut sel = Select::new();
+            sel.recv(&idle);
+            for rx in &closed {
+                sel.recv(rx);
+            }
+            chosen[sel.try_select().expect("a closed case is ready").index()] += 1;
+        }
+        assert_eq!(chosen[0], 0, "the idle case was chosen");
+        for (i, &c) in chosen.iter().enumerate().skip(1) {
+            assert!(
+                (2_250..=2_750).contains(&c),
+                "{n} ready cases: case {i} chosen {c} times of {selects}"
+            );
+        }
+    }
+}
 /// Go's evaluation rule: every send value expression is evaluated exactly
 /// once per select, also when its case cannot proceed and when default wins.
 #[test]
