@@ -1140,7 +1140,9 @@ impl PollOrder {
         } else {
             PollOrder::Heap((0..n).collect())
         };
-        order.shuffle();
+        if n > 1 {
+            order.shuffle();
+        }
         order
     }
 
