@@ -20,8 +20,13 @@
 //!
 //! # What it guarantees
 //! - [`Group::wait`] returns once every task started with `go`/`try_go` has
-//!   returned, with the first error any of them returned (the error is moved
-//!   out: a later `wait` of the same group reports only newer errors).
+//!   returned, with the first error any of them returned. The first failure
+//!   wins for good, as Go's `errOnce`: errors after it are dropped, also
+//!   once a `wait` has returned it (a later panic still resurfaces).
+//! - **A second `wait` after the error was returned panics.** Go hands the
+//!   same error to every `Wait`; here the error is moved out (`E` need not be
+//!   `Clone`), and a later `wait` reporting `Ok(())` would claim a success
+//!   that never happened.
 //! - The first error cancels the context made by [`Group::with_context`];
 //!   `wait` cancels it when it returns, error or not. The cancellation's cause
 //!   is `Canceled` (Go passes the error itself as the cause; here `E` need not
@@ -76,6 +81,9 @@ struct Inner<E> {
 struct Failure<E> {
     err: Option<E>,
     panic: Option<Box<dyn Any + Send>>,
+    /// A `wait` has returned the first error or resumed the first panic:
+    /// later failures are dropped, later waits panic.
+    returned: bool,
 }
 
 impl<E: Send + 'static> Group<E> {
@@ -99,6 +107,7 @@ impl<E: Send + 'static> Group<E> {
                 failure: Mutex::new(Failure {
                     err: None,
                     panic: None,
+                    returned: false,
                 }),
                 limit: Mutex::new(None),
             }),
@@ -139,9 +148,15 @@ impl<E: Send + 'static> Group<E> {
     /// Limits the number of tasks running at once to `n` (`None`: no limit).
     ///
     /// # Panics
-    /// As Go's, if tasks started under the current limit are still running.
+    /// As Go's, if `n` is `Some` and tasks started under the current limit
+    /// are still running. Removing the limit never panics (Go's
+    /// `SetLimit(-1)`); running tasks keep their slots of the old one.
     pub fn set_limit(&self, n: Option<usize>) {
         let mut limit = self.inner.limit.lock();
+        let Some(n) = n else {
+            *limit = None;
+            return;
+        };
         if let Some(slots) = &*limit
             && slots.held() != 0
         {
@@ -151,12 +166,16 @@ impl<E: Send + 'static> Group<E> {
                 "errgroup: modify limit while {active} goroutines in the group are still active"
             );
         }
-        *limit = n.map(|n| Weighted::new(n as u64));
+        *limit = Some(Weighted::new(n as u64));
     }
 
     /// Waits for every task to return; then cancels the context of
     /// `with_context` and returns the first error. Resumes the first task
     /// panic instead, if there was one.
+    ///
+    /// # Panics
+    /// If an earlier `wait` already returned the group's error or resumed
+    /// its panic (see the module docs).
     pub async fn wait(&self) -> Result<(), E> {
         self.inner.wg.wait().await;
         if let Some(cancel) = &self.inner.cancel {
@@ -164,13 +183,19 @@ impl<E: Send + 'static> Group<E> {
         }
         let mut failure = self.inner.failure.lock();
         if let Some(payload) = failure.panic.take() {
+            failure.returned = true;
             drop(failure);
             std::panic::resume_unwind(payload);
         }
-        match failure.err.take() {
-            Some(err) => Err(err),
-            None => Ok(()),
+        if let Some(err) = failure.err.take() {
+            failure.returned = true;
+            return Err(err);
         }
+        if failure.returned {
+            drop(failure);
+            panic!("errgroup: Wait called again after an earlier Wait returned the group's error");
+        }
+        Ok(())
     }
 
     /// [`wait`](Group::wait), blocking this thread. For plain threads.
@@ -227,7 +252,9 @@ impl<E> Inner<E> {
     /// Records a failure (the first error, the first panic) and cancels.
     fn fail(&self, err: Option<E>, panic: Option<Box<dyn Any + Send>>) {
         let mut failure = self.failure.lock();
-        if failure.err.is_none() {
+        // Once a `wait` has returned the first failure, it stays the group's:
+        // a later error is dropped (a later panic still resurfaces).
+        if failure.err.is_none() && !failure.returned {
             failure.err = err;
         }
         if failure.panic.is_none() {

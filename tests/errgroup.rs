@@ -23,16 +23,19 @@ fn zero_group_returns_the_first_error() {
         &[Some("err1"), None],
         &[Some("err1"), None, Some("err2")],
     ];
+    // Go waits after each `Go` on one group and sees the first error every
+    // time; here the error is moved out by the wait that returns it (a
+    // second wait panics: `a_second_wait_after_the_error_panics`), so each
+    // prefix of a case runs on a group of its own.
     gort::run(async {
         for errs in cases {
-            let g = Group::<&str>::new();
-            let mut first = None;
-            for &err in errs {
-                g.go(async move { err.map_or(Ok(()), Err) }).await;
-                first = first.or(err);
-                // The error is moved out by the wait that reports it.
-                let got = g.wait().await.err();
-                assert_eq!(got, first.take(), "{errs:?}");
+            for n in 1..=errs.len() {
+                let g = Group::<&str>::new();
+                for &err in &errs[..n] {
+                    g.go(async move { err.map_or(Ok(()), Err) }).await;
+                }
+                let first = errs[..n].iter().flatten().next().copied();
+                assert_eq!(g.wait().await.err(), first, "{:?}", &errs[..n]);
             }
         }
     });
@@ -147,6 +150,8 @@ fn try_go_respects_the_limit() {
     assert!(g.try_go(async { Err("late") }));
     assert_eq!(g.wait_blocking(), Err("late"));
 
+    // The group's error was returned; the rest runs on a fresh group.
+    let g = Group::<&str>::new();
     g.set_limit(None);
     for _ in 0..100 {
         assert!(g.try_go(async { Ok(()) }));
@@ -259,4 +264,64 @@ fn handles_are_send_sync_and_clone() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<gort::context::AfterFunc>();
     assert_send_sync::<gort::semaphore::Permit>();
+}
+
+/// Go's `errOnce`: the first error stays the group's, also after a `wait`
+/// returned it; a later task's error does not take its place.
+#[test]
+fn the_first_error_wins_for_good() {
+    gort::run(async {
+        let g = Group::<&str>::new();
+        g.go(async { Err("first") }).await;
+        assert_eq!(g.wait().await, Err("first"));
+        g.go(async { Err("second") }).await;
+        let again = gort::go({
+            let g = g.clone();
+            async move { g.wait().await }
+        })
+        .await;
+        let Err(gort::JoinError::Panicked(payload)) = again else {
+            panic!("the second wait returned {again:?}");
+        };
+        let msg = payload.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert!(msg.contains("Wait called again"), "panic: {msg:?}");
+    });
+}
+
+/// A second `wait` after the error was returned cannot have it (`E` is not
+/// `Clone`): it panics rather than report a success that never happened.
+#[test]
+fn a_second_wait_after_the_error_panics() {
+    let g = Group::<String>::new();
+    assert!(g.try_go(async { Err("boom".to_string()) }));
+    assert_eq!(g.wait_blocking(), Err("boom".to_string()));
+    let second = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.wait_blocking()));
+    assert!(second.is_err(), "the second wait returned {second:?}");
+    // A group that never failed may be waited on any number of times.
+    let ok = Group::<String>::new();
+    assert_eq!(ok.wait_blocking(), Ok(()));
+    assert_eq!(ok.wait_blocking(), Ok(()));
+}
+
+/// x/sync's `SetLimit(-1)` removes the limit even while tasks hold slots of
+/// it; only setting a new limit then panics.
+#[test]
+fn removing_the_limit_while_tasks_run_does_not_panic() {
+    gort::run(async {
+        let g = Group::<()>::new();
+        g.set_limit(Some(1));
+        let (tx, rx) = gort::chan::bounded::<()>(0);
+        g.go(async move {
+            rx.recv().await;
+            Ok(())
+        })
+        .await;
+        g.set_limit(None);
+        assert!(
+            g.try_go(async { Ok(()) }),
+            "no limit: a slot is always free"
+        );
+        tx.send(()).await.unwrap();
+        assert_eq!(g.wait().await, Ok(()));
+    });
 }
