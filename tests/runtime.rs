@@ -713,3 +713,25 @@ fn miri_spawn_and_join() {
     drop(rt);
     assert_eq!(output.load(Ordering::SeqCst), 2);
 }
+
+/// A count of Ps far beyond any machine fails `build` with a clear error,
+/// rather than aborting the process when the allocator gives up.
+#[test]
+fn a_huge_procs_or_max_blocked_is_an_error() {
+    for n in [usize::MAX, 1 << 40, (1 << 16) + 1] {
+        let err = Runtime::builder()
+            .procs(n)
+            .build()
+            .err()
+            .expect("too many procs");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("procs="), "{err}");
+        let err = Runtime::builder()
+            .procs(1)
+            .max_blocked(n)
+            .build()
+            .err()
+            .expect("too many spare Ps");
+        assert!(err.to_string().contains("max_blocked="), "{err}");
+    }
+}

@@ -164,6 +164,7 @@ impl Default for Builder {
 impl Builder {
     /// Number of Ps (Go's `GOMAXPROCS`): tasks running at once. Default: the
     /// `GORT_MAXPROCS` environment variable, else the number of CPUs.
+    /// [`build`](Builder::build) refuses more than 65,536.
     pub fn procs(mut self, n: usize) -> Builder {
         assert!(n > 0, "gort: procs must be at least 1");
         self.procs = Some(n);
@@ -213,6 +214,14 @@ impl Builder {
             Some(n) => n,
             None => default_procs()?,
         };
+        for (what, n) in [("procs", procs), ("max_blocked", self.max_blocked)] {
+            if n > MAX_PROCS {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("gort: {what}={n} is more than {MAX_PROCS}, the most a runtime takes"),
+                ));
+            }
+        }
         let shared = Shared::new(Config {
             procs,
             thread_name: self.thread_name,
@@ -226,6 +235,11 @@ impl Builder {
         Ok(Runtime { shared, sysmon })
     }
 }
+
+/// The most Ps a runtime takes, and the most spare ones (`max_blocked`):
+/// each costs memory up front, so a mistyped count fails in `build` with an
+/// error rather than aborting the process in the allocator.
+const MAX_PROCS: usize = 1 << 16;
 
 /// `GORT_SCHEDTRACE=<ms>`: a trace line to stderr every that many ms.
 fn schedtrace_from_env() -> std::io::Result<Option<Duration>> {
