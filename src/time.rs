@@ -183,6 +183,11 @@ struct Armed {
     period: Option<Duration>,
 }
 
+/// How soon a ticker whose last tick is still unread looks again (see
+/// `Schedule::deliver`). A reader that then takes the stale tick gets the
+/// next one at most this much later than its period would say.
+const UNREAD_RECHECK: Duration = Duration::from_millis(1);
+
 impl Schedule {
     fn start(first: Duration, period: Option<Duration>) -> (Arc<Schedule>, Receiver<Instant>) {
         let (tx, rx) = chan::unclosable(1);
@@ -215,14 +220,22 @@ impl Schedule {
         }
         armed.key = None;
         let now = Instant::now();
-        if let Err(TrySendError::Closed(_)) = self.tx.try_send(now) {
-            return; // every receiver is gone: stop ticking
-        }
+        let unread = match self.tx.try_send(now) {
+            Ok(()) => false,
+            Err(TrySendError::Full(_)) => true,
+            Err(TrySendError::Closed(_)) => return, // every receiver is gone: stop ticking
+        };
         if let Some(period) = armed.period {
             // Ticks missed while the timer thread was late are skipped.
             armed.next += period;
             if armed.next <= now {
                 armed.next = now + period;
+            }
+            if unread {
+                // Nobody took the last tick, so the next cannot be delivered
+                // either: look again no sooner than `UNREAD_RECHECK`, or a
+                // fast ticker nobody reads keeps the timer thread busy.
+                armed.next = armed.next.max(now + UNREAD_RECHECK);
             }
             self.arm(&mut armed);
         }

@@ -159,3 +159,39 @@ fn a_select_loop_with_a_losing_after_arm_leaves_no_timers() {
     }
     assert!(gort::__internal::pending_timers() <= before + SLACK);
 }
+
+/// A fast ticker nobody reads does not keep the timer thread busy: once its
+/// tick sits unread, it looks again only every millisecond. Before, a 1 ns
+/// ticker kept `gort-timer` on the CPU 49 of 50 clock ticks.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_unread_fast_ticker_leaves_the_timer_thread_idle() {
+    /// CPU time, in clock ticks (10 ms), of this process's `gort-timer` thread.
+    fn timer_thread_ticks() -> u64 {
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let dir = task.unwrap().path();
+            let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+                continue; // a thread that just exited
+            };
+            if comm.trim() == "gort-timer" {
+                let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+                // After comm's ")": state is field 3, utime 14, stime 15.
+                let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+                    .split_whitespace()
+                    .collect();
+                return fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+            }
+        }
+        panic!("no gort-timer thread");
+    }
+    after(Duration::ZERO).recv_blocking(); // the timer thread is running
+    let before = timer_thread_ticks();
+    let ticker = Ticker::new(Duration::from_nanos(1));
+    std::thread::sleep(500 * MS);
+    let busy = timer_thread_ticks() - before;
+    assert!(busy <= 10, "gort-timer ran {busy} of 50 clock ticks");
+    // It still ticks for a reader: a stale tick, then a fresh one.
+    let stale = ticker.c().recv_blocking().unwrap();
+    let fresh = ticker.c().recv_timeout(100 * MS).unwrap();
+    assert!(fresh > stale);
+}
