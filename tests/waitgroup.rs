@@ -54,6 +54,15 @@ fn negative_counter_panics_with_gos_message() {
         err.downcast_ref::<&str>(),
         Some(&"sync: negative WaitGroup counter")
     );
+    // A counter pushed past `isize::MAX` wraps negative: Go's words again,
+    // not an arithmetic-overflow panic of a debug build.
+    let full = WaitGroup::new();
+    full.add(isize::MAX);
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| full.add(1))).unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<&str>(),
+        Some(&"sync: negative WaitGroup counter")
+    );
 }
 
 #[test]

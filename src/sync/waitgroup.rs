@@ -81,7 +81,14 @@ impl WaitGroup {
     /// # Panics
     /// "sync: negative WaitGroup counter" if the counter goes below zero.
     pub fn add(&self, n: isize) {
-        let count = self.inner.count.fetch_add(n, Ordering::AcqRel) + n;
+        // Wrapping, as the atomic itself wraps: a counter pushed past
+        // `isize::MAX` reads as negative and panics below with Go's words,
+        // in debug builds too.
+        let count = self
+            .inner
+            .count
+            .fetch_add(n, Ordering::AcqRel)
+            .wrapping_add(n);
         if count < 0 {
             panic!("sync: negative WaitGroup counter");
         }
