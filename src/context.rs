@@ -135,6 +135,16 @@ pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
 /// let ctx = Context::background().with_value(&USER, "gopher".to_string());
 /// assert_eq!(ctx.value(&USER).map(String::as_str), Some("gopher"));
 /// ```
+///
+/// A key must be a `static`: a `const` has no address of its own (each
+/// `&CONST` may be a different copy, so a value set through one use would
+/// silently not be found through another), and is refused at compile time:
+///
+/// ```compile_fail,E0716
+/// use gort::context::{Context, Key};
+/// const USER: Key<String> = Key::new("user");
+/// let ctx = Context::background().with_value(&USER, "gopher".to_string());
+/// ```
 pub struct Key<T> {
     name: &'static str,
     _type: PhantomData<fn() -> T>,
@@ -157,6 +167,13 @@ impl<T> Key<T> {
     fn id(&'static self) -> usize {
         self as *const Key<T> as usize
     }
+}
+
+/// Does nothing, but having it keeps the compiler from promoting `&CONST`
+/// or `&Key::new(..)` to a `'static` of its own: a key that is not a
+/// `static` does not compile (see [`Key`]).
+impl<T> Drop for Key<T> {
+    fn drop(&mut self) {}
 }
 
 impl<T> fmt::Debug for Key<T> {
