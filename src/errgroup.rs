@@ -82,7 +82,8 @@ struct Failure<E> {
     err: Option<E>,
     panic: Option<Box<dyn Any + Send>>,
     /// A `wait` has returned the first error or resumed the first panic:
-    /// later failures are dropped, later waits panic.
+    /// later errors are dropped, and a later wait with no panic to resume
+    /// panics.
     returned: bool,
 }
 
