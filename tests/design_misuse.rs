@@ -75,24 +75,6 @@ fn child_line(out: &std::process::Output, tag: &str) -> Option<String> {
         .find_map(|l| l.find(tag).map(|i| l[i + tag.len()..].to_string()))
 }
 
-/// CPU time (user + system, in clock ticks) of this process's thread named `name`.
-fn thread_cpu_ticks(name: &str) -> Option<u64> {
-    for entry in std::fs::read_dir("/proc/self/task").ok()? {
-        let dir = entry.ok()?.path();
-        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
-            continue; // a thread that just exited
-        };
-        if comm.trim() == name {
-            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-            // After comm's ")": state is field 3, utime 14, stime 15.
-            let rest = &stat[stat.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            return Some(f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?);
-        }
-    }
-    None
-}
-
 // ---------------------------------------------------------------- time
 
 /// Go: `(*Ticker).Reset(0)` panics "non-positive interval for Ticker.Reset".

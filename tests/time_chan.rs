@@ -5,6 +5,9 @@ use std::time::{Duration, Instant};
 use gort::chan::{RecvTimeoutError, TryRecvError};
 use gort::time::{Ticker, Timer, after, tick};
 
+#[cfg(target_os = "linux")]
+mod design_support;
+
 const MS: Duration = Duration::from_millis(1);
 
 #[test]
@@ -166,29 +169,11 @@ fn a_select_loop_with_a_losing_after_arm_leaves_no_timers() {
 #[cfg(target_os = "linux")]
 #[test]
 fn an_unread_fast_ticker_leaves_the_timer_thread_idle() {
-    /// CPU time, in clock ticks (10 ms), of this process's `gort-timer` thread.
-    fn timer_thread_ticks() -> u64 {
-        for task in std::fs::read_dir("/proc/self/task").unwrap() {
-            let dir = task.unwrap().path();
-            let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
-                continue; // a thread that just exited
-            };
-            if comm.trim() == "gort-timer" {
-                let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
-                // After comm's ")": state is field 3, utime 14, stime 15.
-                let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-                    .split_whitespace()
-                    .collect();
-                return fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-            }
-        }
-        panic!("no gort-timer thread");
-    }
     after(Duration::ZERO).recv_blocking(); // the timer thread is running
-    let before = timer_thread_ticks();
+    let before = design_support::thread_cpu_ticks("gort-timer").expect("the timer thread");
     let ticker = Ticker::new(Duration::from_nanos(1));
     std::thread::sleep(500 * MS);
-    let busy = timer_thread_ticks() - before;
+    let busy = design_support::thread_cpu_ticks("gort-timer").expect("the timer thread") - before;
     assert!(busy <= 10, "gort-timer ran {busy} of 50 clock ticks");
     // It still ticks for a reader: a stale tick, then a fresh one.
     let stale = ticker.c().recv_blocking().unwrap();

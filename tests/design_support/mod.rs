@@ -93,3 +93,21 @@ pub fn try_recv_within<T>(secs: u64, rx: &gort::chan::Receiver<T>) -> Option<T> 
     });
     got
 }
+
+/// CPU time (user + system, in clock ticks) of this process's thread named `name`.
+pub fn thread_cpu_ticks(name: &str) -> Option<u64> {
+    for entry in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = entry.ok()?.path();
+        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+            continue; // a thread that just exited
+        };
+        if comm.trim() == name {
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // After comm's ")": state is field 3, utime 14, stime 15.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            return Some(f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?);
+        }
+    }
+    None
+}
