@@ -26,11 +26,15 @@ fn zero_group_returns_the_first_error() {
     // Go waits after each `Go` on one group and sees the first error every
     // time; here the error is moved out by the wait that returns it (a
     // second wait panics: `a_second_wait_after_the_error_panics`), so each
-    // prefix of a case runs on a group of its own.
+    // prefix of a case runs on a group of its own. A limit of 1 keeps Go's
+    // order: a task starts only once the one before it has recorded its
+    // outcome and given back its slot (without it, a later task could run,
+    // and fail, first: this test failed now and then, once in 8 runs).
     gort::run(async {
         for errs in cases {
             for n in 1..=errs.len() {
                 let g = Group::<&str>::new();
+                g.set_limit(Some(1));
                 for &err in &errs[..n] {
                     g.go(async move { err.map_or(Ok(()), Err) }).await;
                 }
