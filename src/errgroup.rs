@@ -231,7 +231,7 @@ impl<E: Send + 'static> Group<E> {
 /// never ends.
 async fn take_slot(slots: &Weighted) -> Permit {
     slots
-        .acquire(&Context::background(), 1)
+        .acquire(Context::shared_background(), 1)
         .await
         .expect("a background context is never cancelled")
 }
