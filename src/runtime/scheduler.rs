@@ -307,6 +307,18 @@ impl Shared {
         }
         self.global.push(task);
         self.metrics.global_pushes.fetch_add(1, Ordering::Relaxed);
+        // Shutdown may have come between the check above and the push, and
+        // drained the queues already: then nobody else would ever find this
+        // task. The queue's lock orders the two: either shutdown's drain
+        // took the task, or this load sees the flag (TSan's debug run of
+        // `dropping_a_runtime_while_foreign_threads_wake_its_tasks` caught a
+        // task left queued after `Runtime::drop`).
+        if self.shutdown.load(Ordering::Acquire) {
+            for task in self.global.drain() {
+                task.cancel_now();
+            }
+            return;
+        }
         self.wakep();
     }
 
