@@ -299,20 +299,17 @@ impl Shared {
         self.live.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Queues a task woken outside this runtime's workers.
+    /// Queues a task woken outside this runtime's workers; during shutdown,
+    /// cancels it instead.
     pub(crate) fn schedule_remote(self: &Arc<Self>, task: TaskRef) {
-        if self.shutdown.load(Ordering::Acquire) {
-            task.cancel_now();
-            return;
-        }
         self.global.push(task);
         self.metrics.global_pushes.fetch_add(1, Ordering::Relaxed);
-        // Shutdown may have come between the check above and the push, and
-        // drained the queues already: then nobody else would ever find this
-        // task. The queue's lock orders the two: either shutdown's drain
-        // took the task, or this load sees the flag (TSan's debug run of
-        // `dropping_a_runtime_while_foreign_threads_wake_its_tasks` caught a
-        // task left queued after `Runtime::drop`).
+        // Checked after the push, not before: shutdown may drain the queues
+        // between a check and the push, and nobody would ever find the task
+        // (TSan's debug run of `dropping_a_runtime_while_foreign_threads_
+        // wake_its_tasks` caught one left queued after `Runtime::drop`). The
+        // queue's lock orders the two: either shutdown's drain took the
+        // task, or this load sees the flag and cancels what is queued.
         if self.shutdown.load(Ordering::Acquire) {
             for task in self.global.drain() {
                 task.cancel_now();
