@@ -11,7 +11,6 @@ use std::cell::Cell;
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -87,12 +86,16 @@ impl Machine {
             return;
         }
         idle.threads.push(thread);
+        // Ms that retired have ended: join them now, or the list (and each
+        // thread's stack, which only a join frees) would grow with every
+        // hand-off for as long as the runtime lives; the default one never
+        // drops.
+        let retired: Vec<_> = idle.threads.extract_if(.., |t| t.is_finished()).collect();
+        drop(idle);
+        for thread in retired {
+            let _ = thread.join();
+        }
     }
-
-    /// Go's `stopm`: parks this M on the idle list until it is handed a P.
-    /// Returns `None` when the runtime shuts down.
-    /// An M idle this long exits if more than `procs` Ms are idle.
-    const RETIRE_AFTER: Duration = Duration::from_secs(10);
 
     /// Go's `stopm`: parks this M on the idle list until it is handed a P.
     /// Returns `None` when the runtime shuts down or this surplus M retires.
@@ -118,7 +121,7 @@ impl Machine {
             let timed_out = w
                 .machine
                 .wakeup
-                .wait_for(&mut h, Self::RETIRE_AFTER)
+                .wait_for(&mut h, shared.config.retire_after)
                 .timed_out();
             if timed_out && h.nextp.is_none() {
                 // Never hold the hand-off lock while taking the idle lock:

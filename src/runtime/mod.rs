@@ -71,6 +71,8 @@ pub(crate) struct Config {
     pub(crate) report_blocking: bool,
     /// `GORT_SCHEDTRACE`: print a scheduler trace line this often.
     pub(crate) schedtrace: Option<Duration>,
+    /// An M idle this long exits if more Ms are idle than Ps could use.
+    pub(crate) retire_after: Duration,
 }
 
 thread_local! {
@@ -146,6 +148,7 @@ pub struct Builder {
     max_blocked: usize,
     report_blocking: bool,
     sysmon: bool,
+    retire_after: Duration,
 }
 
 impl Default for Builder {
@@ -157,6 +160,7 @@ impl Default for Builder {
             max_blocked: 64,
             report_blocking: true,
             sysmon: true,
+            retire_after: Duration::from_secs(10),
         }
     }
 }
@@ -207,6 +211,13 @@ impl Builder {
         self
     }
 
+    /// How long a surplus idle M waits before it exits (tests shorten it).
+    #[cfg(test)]
+    fn retire_after(mut self, d: Duration) -> Builder {
+        self.retire_after = d;
+        self
+    }
+
     /// Creates the runtime and its sysmon thread. Worker threads start on
     /// demand, when work arrives.
     pub fn build(self) -> std::io::Result<Runtime> {
@@ -229,6 +240,7 @@ impl Builder {
             max_blocked: self.max_blocked,
             report_blocking: self.report_blocking,
             schedtrace: schedtrace_from_env()?,
+            retire_after: self.retire_after,
         });
         deadlock::register_runtime(&shared);
         let sysmon = self.sysmon.then(|| sysmon::start(&shared));
@@ -557,7 +569,38 @@ pub(crate) fn block_on_here<F: Future>(f: F, detect: Option<&Arc<Shared>>) -> F:
 
 #[cfg(test)]
 mod tests {
-    use super::parse_maxprocs;
+    use super::{Runtime, parse_maxprocs};
+    use std::time::Duration;
+
+    /// Each round blocks the one P's thread, so sysmon hands the P to
+    /// another M, then waits for the surplus M to retire. The runtime must
+    /// join retired Ms as it goes rather than keep every one until it drops.
+    #[test]
+    fn retired_ms_are_joined_while_the_runtime_lives() {
+        let rt = Runtime::builder()
+            .procs(1)
+            .report_blocking(false)
+            .retire_after(Duration::from_millis(20))
+            .build()
+            .unwrap();
+        let mut most = 0;
+        for _ in 0..12 {
+            rt.block_on(async {
+                let blocker = crate::go(async { std::thread::sleep(Duration::from_millis(40)) });
+                // Queued work behind the blocked P is what makes sysmon hand it off.
+                crate::go(async {}).await.unwrap();
+                blocker.await.unwrap();
+            });
+            std::thread::sleep(Duration::from_millis(80));
+            most = most.max(rt.shared.idle.lock().threads.len());
+        }
+        let started = rt.metrics().sysmon_handoffs;
+        assert!(started >= 6, "too few hand-offs to tell: {started}");
+        assert!(
+            most <= 4,
+            "{most} M threads listed after {started} hand-offs"
+        );
+    }
 
     #[test]
     fn gort_maxprocs_takes_a_positive_number_only() {
