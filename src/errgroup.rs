@@ -28,9 +28,12 @@
 //!   `Clone`), and a later `wait` reporting `Ok(())` would claim a success
 //!   that never happened.
 //! - The first error cancels the context made by [`Group::with_context`];
-//!   `wait` cancels it when it returns, error or not. The cancellation's cause
-//!   is `Canceled` (Go passes the error itself as the cause; here `E` need not
-//!   be an `Error`).
+//!   `wait` cancels it when it returns, error or not. As in Go, the first
+//!   error is the context's [`cause`](Context::cause) where its type lets
+//!   it be one: a [`Cause`] itself, or a `String` or `&'static str` (which
+//!   becomes an error displaying it, Go's `errors.New`). Any other `E` need
+//!   not be an `Error`, so the cause is then `Canceled`, as it is after a
+//!   panic or a `wait` with no error.
 //! - With a limit, at most that many tasks run at once: `go` waits (FIFO) for
 //!   a slot, `try_go` returns `false` instead.
 //! - **Panics**: a task that panics counts as failed (it cancels the context)
@@ -57,7 +60,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
 
-use crate::context::{CancelFunc, Context};
+use crate::context::{CancelCauseFunc, Cause, Context};
 use crate::loom::Mutex;
 use crate::semaphore::{Permit, Weighted};
 use crate::sync::WaitGroup;
@@ -72,7 +75,7 @@ pub struct Group<E> {
 struct Inner<E> {
     wg: WaitGroup,
     /// Cancels the context of `with_context`.
-    cancel: Option<CancelFunc>,
+    cancel: Option<CancelCauseFunc>,
     failure: Mutex<Failure<E>>,
     /// The slots of `set_limit`; `None`: unlimited.
     limit: Mutex<Option<Weighted>>,
@@ -94,13 +97,14 @@ impl<E: Send + 'static> Group<E> {
     }
 
     /// A group and a context derived from `ctx` that is cancelled by the first
-    /// failing task or when [`wait`](Group::wait) returns.
+    /// failing task or when [`wait`](Group::wait) returns. The first error is
+    /// its cause where `E` allows (module docs).
     pub fn with_context(ctx: &Context) -> (Group<E>, Context) {
-        let (ctx, cancel) = ctx.with_cancel();
+        let (ctx, cancel) = ctx.with_cancel_cause();
         (Group::with_cancel(Some(cancel)), ctx)
     }
 
-    fn with_cancel(cancel: Option<CancelFunc>) -> Group<E> {
+    fn with_cancel(cancel: Option<CancelCauseFunc>) -> Group<E> {
         Group {
             inner: Arc::new(Inner {
                 wg: WaitGroup::new(),
@@ -180,7 +184,7 @@ impl<E: Send + 'static> Group<E> {
     pub async fn wait(&self) -> Result<(), E> {
         self.inner.wg.wait().await;
         if let Some(cancel) = &self.inner.cancel {
-            cancel.cancel();
+            cancel.cancel(None);
         }
         let mut failure = self.inner.failure.lock();
         if let Some(payload) = failure.panic.take() {
@@ -249,13 +253,16 @@ async fn catch_unwind<F: Future>(f: F) -> Result<F::Output, Box<dyn Any + Send>>
     .await
 }
 
-impl<E> Inner<E> {
-    /// Records a failure (the first error, the first panic) and cancels.
+impl<E: 'static> Inner<E> {
+    /// Records a failure (the first error, the first panic) and cancels,
+    /// with the error as the cause if it is the first and can be one.
     fn fail(&self, err: Option<E>, panic: Option<Box<dyn Any + Send>>) {
         let mut failure = self.failure.lock();
+        let mut cause = None;
         // Once a `wait` has returned the first failure, it stays the group's:
         // a later error is dropped (a later panic still resurfaces).
         if failure.err.is_none() && !failure.returned {
+            cause = err.as_ref().and_then(as_cause);
             failure.err = err;
         }
         if failure.panic.is_none() {
@@ -263,10 +270,29 @@ impl<E> Inner<E> {
         }
         drop(failure);
         if let Some(cancel) = &self.cancel {
-            cancel.cancel();
+            // A no-op if an earlier failure cancelled: the first cause stays.
+            cancel.cancel(cause);
         }
     }
 }
+
+/// `err` as a context cause, where its type allows (module docs).
+fn as_cause<E: 'static>(err: &E) -> Option<Cause> {
+    let err: &dyn Any = err;
+    if let Some(cause) = err.downcast_ref::<Cause>() {
+        return Some(cause.clone());
+    }
+    let text = match err.downcast_ref::<String>() {
+        Some(s) => s.clone(),
+        None => err.downcast_ref::<&'static str>()?.to_string(),
+    };
+    Some(Arc::new(ErrorString(text)))
+}
+
+/// A string as an error: Go's `errors.New`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct ErrorString(String);
 
 /// Ends a task's membership: releases its slot, then the count (Go's order).
 struct TaskGuard<E> {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use gort::context::{Context, ContextError};
+use gort::context::{Cause, Context, ContextError};
 use gort::errgroup::Group;
 
 /// Waits until `ctx` is done.
@@ -327,5 +327,61 @@ fn removing_the_limit_while_tasks_run_does_not_panic() {
         );
         tx.send(()).await.unwrap();
         assert_eq!(g.wait().await, Ok(()));
+    });
+}
+
+#[test]
+fn the_first_error_is_the_context_cause_when_it_can_be_one() {
+    // x/sync's errgroup cancels with `cancel(err)`: `context.Cause(ctx)` is
+    // the first error. Here that holds for `Cause`, `String` and `&str`.
+    gort::run(async {
+        let boom: Cause = Arc::new(std::io::Error::other("boom"));
+        let (g, ctx) = Group::<Cause>::with_context(&Context::background());
+        let first = boom.clone();
+        g.go(async move { Err(first) }).await;
+        until_done(&ctx).await;
+        g.go(async { Err(Arc::new(std::io::Error::other("later")) as Cause) })
+            .await;
+        assert!(g.wait().await.is_err_and(|e| Arc::ptr_eq(&e, &boom)));
+        assert_eq!(ctx.err(), Some(ContextError::Canceled));
+        let cause = ctx.cause().expect("cancelled");
+        assert!(Arc::ptr_eq(&cause, &boom), "the error itself is the cause");
+
+        let (g, ctx) = Group::<String>::with_context(&Context::background());
+        g.go(async { Err("fetch failed".to_string()) }).await;
+        until_done(&ctx).await;
+        assert_eq!(ctx.cause().unwrap().to_string(), "fetch failed");
+        assert_eq!(ctx.err().unwrap().to_string(), "context canceled");
+        let (child, _cancel) = ctx.with_cancel();
+        assert_eq!(child.cause().unwrap().to_string(), "fetch failed");
+        assert_eq!(g.wait().await, Err("fetch failed".to_string()));
+        assert_eq!(
+            ctx.cause().unwrap().to_string(),
+            "fetch failed",
+            "wait keeps it"
+        );
+
+        let (g, ctx) = Group::<&str>::with_context(&Context::background());
+        g.go(async { Err("static") }).await;
+        assert_eq!(g.wait().await, Err("static"));
+        assert_eq!(ctx.cause().unwrap().to_string(), "static");
+    });
+}
+
+#[test]
+fn without_an_error_cause_the_cause_is_canceled() {
+    gort::run(async {
+        // An `E` that is not an error: the cause is `Canceled`.
+        let (g, ctx) = Group::<usize>::with_context(&Context::background());
+        g.go(async { Err(7) }).await;
+        until_done(&ctx).await;
+        assert_eq!(ctx.cause().unwrap().to_string(), "context canceled");
+        assert_eq!(g.wait().await, Err(7));
+
+        // No error at all: `wait` cancels with `Canceled`.
+        let (g, ctx) = Group::<String>::with_context(&Context::background());
+        g.go(async { Ok(()) }).await;
+        assert_eq!(g.wait().await, Ok(()));
+        assert_eq!(ctx.cause().unwrap().to_string(), "context canceled");
     });
 }
