@@ -404,14 +404,15 @@ fn errgroup_a_later_error_is_dropped_after_wait_returned_the_first() {
 }
 
 /// x/sync (2023+): `WithContext` cancels with the error as cause, so
-/// `context.Cause(ctx)` is the first error. gort deliberately differs (`E`
-/// need not be an `Error`): the cause is the plain "context canceled".
+/// `context.Cause(ctx)` is the first error. gort does so where `E` can be a
+/// cause (`Cause`, `String`, `&str`: `tests/errgroup.rs`); any other `E`
+/// need not be an `Error`, so its cause is the plain "context canceled".
 #[test]
-fn errgroup_derived_context_cause_is_plain_canceled() {
+fn errgroup_derived_context_cause_of_a_non_error_type_is_plain_canceled() {
     within(5, || {
-        let (g, ctx) = Group::<String>::with_context(&Context::background());
-        g.try_go(async { Err("x".into()) });
-        assert_eq!(g.wait_blocking(), Err("x".into()));
+        let (g, ctx) = Group::<u32>::with_context(&Context::background());
+        g.try_go(async { Err(7) });
+        assert_eq!(g.wait_blocking(), Err(7));
         assert_eq!(ctx.err(), Some(ContextError::Canceled));
         assert_eq!(ctx.cause().unwrap().to_string(), "context canceled");
     });
