@@ -258,6 +258,7 @@ impl<E: 'static> Inner<E> {
     /// with the error as the cause if it is the first and can be one.
     fn fail(&self, err: Option<E>, panic: Option<Box<dyn Any + Send>>) {
         let mut failure = self.failure.lock();
+        let first = failure.err.is_none() && failure.panic.is_none();
         let mut cause = None;
         // Once a `wait` has returned the first failure, it stays the group's:
         // a later error is dropped (a later panic still resurfaces).
@@ -269,8 +270,9 @@ impl<E: 'static> Inner<E> {
             failure.panic = panic;
         }
         drop(failure);
-        if let Some(cancel) = &self.cancel {
-            // A no-op if an earlier failure cancelled: the first cause stays.
+        // Only the first failure cancels (Go cancels inside its `errOnce`):
+        // a later one, racing ahead of it, would cancel with no cause.
+        if first && let Some(cancel) = &self.cancel {
             cancel.cancel(cause);
         }
     }

@@ -385,3 +385,30 @@ fn without_an_error_cause_the_cause_is_canceled() {
         assert_eq!(ctx.cause().unwrap().to_string(), "context canceled");
     });
 }
+
+#[test]
+fn the_cause_is_the_first_error_when_two_fail_at_once() {
+    // Two tasks fail together on two procs: the error `wait` returns is the
+    // cause, never "context canceled" from the later failure cancelling
+    // before the first one did.
+    let rt = gort::Runtime::builder().procs(2).build().unwrap();
+    rt.block_on(async {
+        for round in 0..2_000 {
+            let (g, ctx) = Group::<String>::with_context(&Context::background());
+            let go = Arc::new(AtomicUsize::new(0));
+            for i in 0..2 {
+                let go = go.clone();
+                g.go(async move {
+                    go.fetch_add(1, Ordering::SeqCst);
+                    while go.load(Ordering::SeqCst) < 2 {
+                        std::hint::spin_loop();
+                    }
+                    Err(format!("task {i}"))
+                })
+                .await;
+            }
+            let err = g.wait().await.unwrap_err();
+            assert_eq!(ctx.cause().unwrap().to_string(), err, "round {round}");
+        }
+    });
+}
