@@ -284,11 +284,8 @@ fn as_cause<E: 'static>(err: &E) -> Option<Cause> {
     if let Some(cause) = err.downcast_ref::<Cause>() {
         return Some(cause.clone());
     }
-    let text = match err.downcast_ref::<String>() {
-        Some(s) => s.clone(),
-        None => err.downcast_ref::<&'static str>()?.to_string(),
-    };
-    Some(Arc::new(ErrorString(text)))
+    let text = crate::runtime::task::text_of(err)?;
+    Some(Arc::new(ErrorString(text.to_string())))
 }
 
 /// A string as an error: Go's `errors.New`.

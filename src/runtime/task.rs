@@ -79,14 +79,20 @@ pub enum JoinError {
     Aborted,
 }
 
+/// The text a `&str` or `String` behind `value` holds: a panic payload's
+/// message, an errgroup error that can become a context cause.
+pub(crate) fn text_of(value: &dyn Any) -> Option<&str> {
+    value
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| value.downcast_ref::<String>().map(String::as_str))
+}
+
 impl std::fmt::Debug for JoinError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             JoinError::Panicked(payload) => {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .copied()
-                    .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+                let msg = text_of(payload.as_ref());
                 f.debug_tuple("Panicked")
                     .field(&msg.unwrap_or(".."))
                     .finish()
