@@ -8,9 +8,11 @@
 //! `lock()` signature so the code reads the same in both (the channels use
 //! their own spin lock, `chan/lock.rs`, which is this mutex under loom).
 //!
-//! The context tree uses std's `Arc` even under loom (loom's has no `Weak`,
-//! and the tree needs weak child links); the interleavings that matter there
-//! are those of its locks and atomics, which loom does see.
+//! The context tree's cancellation nodes use std's `Arc` even under loom
+//! (loom's has no `Weak`, and the tree needs weak child links); the
+//! interleavings that matter there are those of their locks and atomics,
+//! which loom does see. Its context nodes use [`Arc`], so loom sees which
+//! thread drops a context last (a cancel function holds its context).
 
 #[cfg(not(gort_loom))]
 pub(crate) use std::sync::Arc;
@@ -24,6 +26,19 @@ pub(crate) use loom::sync::atomic;
 
 #[cfg(gort_loom)]
 pub(crate) use loom::cell;
+
+/// `Arc::into_inner`: the value if this was the last reference. loom's `Arc`
+/// has only `try_unwrap`, which may leave the value to a racing drop (it is
+/// still dropped exactly once, by that drop).
+#[cfg(not(gort_loom))]
+pub(crate) fn arc_into_inner<T>(arc: Arc<T>) -> Option<T> {
+    Arc::into_inner(arc)
+}
+
+#[cfg(gort_loom)]
+pub(crate) fn arc_into_inner<T>(arc: Arc<T>) -> Option<T> {
+    Arc::try_unwrap(arc).ok()
+}
 
 /// std's `UnsafeCell` behind loom's closure API (`with`, `with_mut`), so code
 /// that loom checks for racing accesses reads the same in normal builds.
