@@ -61,10 +61,10 @@
 //!
 //! Entry slots are removed by exactly one party: the owner of the slot (a child
 //! unlinking itself on its own cancel or drop, a stopped after-func, a dropped
-//! wait) or the parent's cancel, which takes the slab wholesale. After a cancel
-//! the slab stays empty forever (deriving from a cancelled context registers
-//! nothing), so a late `try_remove` of a slot whose slab was taken finds
-//! nothing and cannot remove someone else's entry.
+//! wait) or the parent's cancel, which drains the slab wholesale. After a
+//! cancel the slab stays empty forever (deriving from a cancelled context
+//! registers nothing), so a late `try_remove` of a slot whose slab was
+//! drained finds nothing and cannot remove someone else's entry.
 //!
 //! # Invariants
 //! - `state != LIVE` ⇔ the node was cancelled; it is written under the
@@ -258,15 +258,15 @@ struct CancelCtx {
     inner: Mutex<Inner>,
     /// The receiver handed out by `done()`, made on first use.
     done: OnceLock<crate::chan::Receiver<()>>,
-    /// Live [`Handle`]s: the contexts and cancel functions through which
-    /// `done()` can be asked for or the context cancelled.
+    /// Live [`Handle`]s: the context nodes through which `done()` can be
+    /// asked for or the context cancelled.
     handles: AtomicUsize,
 }
 
 /// A counted reference to a [`CancelCtx`], held by the nodes of the
-/// contexts that can reach it: its own node, and value contexts over it
-/// (cancel functions hold their context's node). When the last one goes while tasks still hold
-/// receivers of `done`, the channel keeps the node alive
+/// contexts that can reach it: its own node (which its cancel functions
+/// hold too) and value contexts over it. When the last one goes while tasks
+/// still hold receivers of `done`, the channel keeps the node alive
 /// (`CancelCtx::last_handle_gone`), so that `done` still closes on a
 /// cancellation (the deadline, an ancestor's cancel), not when the node is
 /// freed; it lets go once those receivers are gone.
