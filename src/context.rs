@@ -246,6 +246,9 @@ const CANCELED: u8 = 1;
 const DEADLINE_EXCEEDED: u8 = 2;
 /// Set in `state` once `done` is closed.
 const CLOSED: u8 = 4;
+/// An entry table with more slots than this is freed once empty: it held a
+/// burst of children, and a small one is not worth a free.
+const BURST: usize = 64;
 
 /// The state of one cancellable context (Go's `cancelCtx` / `timerCtx`).
 struct CancelCtx {
@@ -750,12 +753,15 @@ impl CancelCtx {
             tx.close();
         }
         self.state.store(err.code() | CLOSED, Ordering::Release);
-        // Drained, not taken: the slab keeps its memory until the node goes
-        // (nothing registers on a cancelled node).
+        // Drained, not taken: a small slab keeps its memory until the node
+        // goes (nothing registers on a cancelled node); a burst's is given
+        // back, after unlocking.
         entries.extend(inner.entries.drain());
+        let burst = (inner.entries.capacity() > BURST).then(|| std::mem::take(&mut inner.entries));
         let parent = inner.parent.take();
         let timer = inner.timer.take();
         drop(inner);
+        drop(burst);
         if let Some(timer) = timer {
             timer.cancel();
         }
@@ -773,7 +779,7 @@ impl CancelCtx {
     fn remove_entry(&self, slot: usize) -> Option<Entry> {
         let mut inner = self.inner.lock();
         let entry = inner.entries.try_remove(slot);
-        if inner.entries.is_empty() && inner.entries.capacity() > 64 {
+        if inner.entries.is_empty() && inner.entries.capacity() > BURST {
             // Give back the memory of a burst of children.
             inner.entries = Slab::new();
         }
