@@ -103,6 +103,9 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+/// The context nodes' `Arc`: loom's under loom, so models see which thread
+/// drops a context last (cancellation nodes keep std's, for `Weak`).
+use crate::loom::Arc as NodeArc;
 use crate::loom::Mutex;
 use crate::loom::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::runtime::timer::{self, TimerKey};
@@ -188,8 +191,7 @@ impl<T> fmt::Debug for Key<T> {
 /// See the [module documentation](self) for the rules it follows.
 #[derive(Clone)]
 pub struct Context {
-    /// loom's `Arc` under loom (see `crate::loom`).
-    node: crate::loom::Arc<Node>,
+    node: NodeArc<Node>,
 }
 
 struct Node {
@@ -371,7 +373,7 @@ impl Context {
 
     fn root(kind: Kind) -> Context {
         Context {
-            node: crate::loom::Arc::new(Node {
+            node: NodeArc::new(Node {
                 parent: None,
                 cancel: None,
                 kind,
@@ -438,7 +440,7 @@ impl Context {
     /// this context. Go's `context.WithValue`.
     pub fn with_value<T: Send + Sync + 'static>(&self, key: &'static Key<T>, v: T) -> Context {
         Context {
-            node: crate::loom::Arc::new(Node {
+            node: NodeArc::new(Node {
                 parent: Some(self.clone()),
                 cancel: self.node.cancel.clone(),
                 kind: Kind::Value {
@@ -469,7 +471,7 @@ impl Context {
     /// deadline. Go's `context.WithoutCancel`.
     pub fn without_cancel(&self) -> Context {
         Context {
-            node: crate::loom::Arc::new(Node {
+            node: NodeArc::new(Node {
                 parent: Some(self.clone()),
                 cancel: None,
                 kind: Kind::WithoutCancel,
@@ -551,7 +553,7 @@ impl Context {
             Some(parent) => parent.new_child(deadline),
         };
         let ctx = Context {
-            node: crate::loom::Arc::new(Node {
+            node: NodeArc::new(Node {
                 parent: Some(self.clone()),
                 cancel: Some(Handle::new(core.clone())),
                 kind: Kind::Cancel,
